@@ -1,0 +1,1 @@
+"""Application wiring: settings and the `ilp` command."""

@@ -1,0 +1,5 @@
+"""The `ilp` command."""
+
+
+def main() -> None:
+    raise SystemExit("ilp: no commands yet")

@@ -1,0 +1,1 @@
+"""The pure ILP rules: calendar arithmetic, the planner and the escalation policy. No I/O."""
