@@ -71,6 +71,8 @@ class CompletedStep:
     due: date
     completed_on: date
     seq: int = 0
+    opens: date | None = None
+    required: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,252 @@
+"""A school's year: quarters, semesters, holidays and school-day arithmetic, in local dates."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any
+
+import pendulum
+
+Span = tuple[date, date]
+
+
+class CalendarError(ValueError):
+    """A calendar that cannot be used; the message names the problem in one line."""
+
+
+@dataclass(frozen=True)
+class SchoolCalendar:
+    timezone: str
+    year_start: date
+    year_end: date
+    quarters: tuple[Span, Span, Span, Span]
+    semesters: tuple[Span, Span] | None = None
+    holidays: frozenset[date] = frozenset()
+
+    def is_school_day(self, day: date) -> bool:
+        """A weekday inside a quarter that is not a listed holiday. Days between quarters are
+        breaks."""
+        return day in _school_day_index(self)
+
+    def next_school_day(self, day: date) -> date:
+        """`day` itself if it is a school day, else the first school day after it.
+
+        Past the last school day there are none left; the following weekday is used so that a
+        late item still has somewhere to go (the planner drops rungs that land there).
+        """
+        days = _school_days(self)
+        position = bisect_left(days, day)
+        if position < len(days):
+            return days[position]
+        probe = day
+        while probe.weekday() >= 5:
+            probe += timedelta(days=1)
+        return probe
+
+    def shift_school_days(self, day: date, count: int) -> date:
+        """The school day `count` school days after `day` (before it when negative).
+
+        Zero gives the first school day on or after `day`. Counting back stops at the first
+        school day of the year.
+        """
+        days = _school_days(self)
+        if count >= 0:
+            start = self.next_school_day(day)
+            index = _school_day_index(self).get(start)
+            if index is None:  # past the last school day: count weekdays
+                probe = start
+                for _ in range(count):
+                    probe = self.next_school_day(probe + timedelta(days=1))
+                return probe
+            target = index + count
+            if target < len(days):
+                return days[target]
+            return self._past_end(target - len(days) + 1)
+        remaining = -count
+        probe = day
+        while probe > days[-1]:  # weekdays after the last school day count too
+            probe -= timedelta(days=1)
+            if probe.weekday() < 5 and probe > days[-1]:
+                remaining -= 1
+                if not remaining:
+                    return probe
+        position = bisect_left(days, probe if probe < day else day)
+        if probe < day:  # stepped back onto the last school day, which counts
+            return days[max(len(days) - remaining, 0)]
+        return days[max(position - remaining, 0)]
+
+    def _past_end(self, weekdays: int) -> date:
+        probe = self.next_school_day(_school_days(self)[-1] + timedelta(days=1))
+        for _ in range(weekdays - 1):
+            probe = self.next_school_day(probe + timedelta(days=1))
+        return probe
+
+    def quarter_of(self, day: date) -> int:
+        """Enrollment quarter (1-4): the quarter containing `day`; a day in a break counts toward
+        the next quarter; a day before Q1 counts as Q1."""
+        for number, (_, end) in enumerate(self.quarters, start=1):
+            if day <= end:
+                return number
+        raise CalendarError(f"{day} is after the last quarter ends ({self.quarters[3][1]})")
+
+    def semester_spans(self) -> tuple[Span, Span]:
+        if self.semesters is not None:
+            return self.semesters
+        q = self.quarters
+        return ((q[0][0], q[1][1]), (q[2][0], q[3][1]))
+
+    def semester_end_for(self, day: date) -> date:
+        first, second = self.semester_spans()
+        return first[1] if day <= first[1] else second[1]
+
+    def local_instant(self, day: date, at: time) -> datetime:
+        """The UTC instant of local wall-clock `at` on `day` in the school's time zone."""
+        return _local_instant(self.timezone, day, at)
+
+    def local_date(self, instant: datetime) -> date:
+        return instant.astimezone(_zone(self.timezone)).date()
+
+
+@lru_cache(maxsize=256)
+def _school_days(calendar: SchoolCalendar) -> list[date]:
+    """Every school day of the year, in order."""
+    days = []
+    for start, end in calendar.quarters:
+        for offset in range((end - start).days + 1):
+            day = start + timedelta(days=offset)
+            if day.weekday() < 5 and day not in calendar.holidays:
+                days.append(day)
+    return days
+
+
+@lru_cache(maxsize=256)
+def _school_day_index(calendar: SchoolCalendar) -> dict[date, int]:
+    return {day: index for index, day in enumerate(_school_days(calendar))}
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> tzinfo:
+    return pendulum.timezone(name)
+
+
+@lru_cache(maxsize=65536)
+def _local_instant(zone: str, day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=_zone(zone)).astimezone(UTC)
+
+
+def _as_date(value: Any, name: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise CalendarError(f"{name}: {value!r} is not a date (YYYY-MM-DD)")
+
+
+def _as_span(value: Any, name: str) -> Span:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise CalendarError(f"{name}: expected [start, end], got {value!r}")
+    start, end = _as_date(value[0], f"{name} start"), _as_date(value[1], f"{name} end")
+    if end < start:
+        raise CalendarError(f"{name}: ends {end} before it starts {start}")
+    return start, end
+
+
+def _ordered_spans(spans: list[Span], what: str) -> None:
+    for number in range(1, len(spans)):
+        if spans[number][0] <= spans[number - 1][1]:
+            raise CalendarError(
+                f"{what} {number + 1} starts {spans[number][0]}, not after "
+                f"{what} {number} ends {spans[number - 1][1]}: {what}s overlap or are out of order"
+            )
+
+
+def calendar_from_mapping(data: Mapping[str, Any]) -> SchoolCalendar:
+    """Build and validate a calendar from its TOML/JSON form (see README: calendar keys)."""
+    for key in ("timezone", "year_start", "year_end", "quarters"):
+        if key not in data:
+            raise CalendarError(f"calendar is missing the key {key!r}")
+    zone = data["timezone"]
+    if not isinstance(zone, str):
+        raise CalendarError(f"timezone: {zone!r} is not a time zone name")
+    try:
+        pendulum.timezone(zone)
+    except Exception:
+        raise CalendarError(f"timezone: unknown time zone {zone!r}") from None
+    year_start = _as_date(data["year_start"], "year_start")
+    year_end = _as_date(data["year_end"], "year_end")
+    if year_end <= year_start:
+        raise CalendarError(f"year_end {year_end} is not after year_start {year_start}")
+
+    raw_quarters = data["quarters"]
+    if not isinstance(raw_quarters, list | tuple) or len(raw_quarters) != 4:
+        raise CalendarError("quarters: expected exactly four [start, end] pairs")
+    quarters = [_as_span(q, f"quarter {n}") for n, q in enumerate(raw_quarters, start=1)]
+    _ordered_spans(quarters, "quarter")
+    for number, (start, end) in enumerate(quarters, start=1):
+        if start < year_start or end > year_end:
+            raise CalendarError(
+                f"quarter {number} ({start} to {end}) is outside the year "
+                f"({year_start} to {year_end})"
+            )
+
+    semesters: tuple[Span, Span] | None = None
+    if data.get("semesters") is not None:
+        raw = data["semesters"]
+        if not isinstance(raw, list | tuple) or len(raw) != 2:
+            raise CalendarError("semesters: expected exactly two [start, end] pairs")
+        spans = [_as_span(s, f"semester {n}") for n, s in enumerate(raw, start=1)]
+        _ordered_spans(spans, "semester")
+        for number, (start, end) in enumerate(spans, start=1):
+            if start < year_start or end > year_end:
+                raise CalendarError(f"semester {number} ({start} to {end}) is outside the year")
+        semesters = (spans[0], spans[1])
+
+    holidays: set[date] = set()
+    for value in data.get("holidays") or ():
+        if isinstance(value, list | tuple):  # a break: [first, last]
+            start, end = _as_span(value, "holiday range")
+            holidays.update(start + timedelta(days=n) for n in range((end - start).days + 1))
+        else:
+            holidays.add(_as_date(value, "holiday"))
+    for day in sorted(holidays):
+        if not year_start <= day <= year_end:
+            raise CalendarError(f"holiday {day} is outside the year ({year_start} to {year_end})")
+
+    calendar = SchoolCalendar(
+        timezone=zone,
+        year_start=year_start,
+        year_end=year_end,
+        quarters=(quarters[0], quarters[1], quarters[2], quarters[3]),
+        semesters=semesters,
+        holidays=frozenset(holidays),
+    )
+    if not _school_days(calendar):
+        raise CalendarError(
+            "calendar has no school days: every quarter day is a weekend or holiday"
+        )
+    return calendar
+
+
+def calendar_to_mapping(calendar: SchoolCalendar) -> dict[str, Any]:
+    """The JSON-friendly form stored with a school; `calendar_from_mapping` reads it back."""
+    return {
+        "timezone": calendar.timezone,
+        "year_start": calendar.year_start.isoformat(),
+        "year_end": calendar.year_end.isoformat(),
+        "quarters": [[s.isoformat(), e.isoformat()] for s, e in calendar.quarters],
+        "semesters": (
+            [[s.isoformat(), e.isoformat()] for s, e in calendar.semesters]
+            if calendar.semesters
+            else None
+        ),
+        "holidays": sorted(d.isoformat() for d in calendar.holidays),
+    }

@@ -1,0 +1,120 @@
+"""A school's communication plan: the escalation ladder's numbers. Every number is configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import time
+from typing import Any
+
+from lifecycle.types import Role
+
+OWNER = "owner"  # stands for the step's own owner in a level's `notify` list
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class LadderLevel:
+    """One level: fires `offset_school_days` school days from the due date (negative = before)."""
+
+    level: int
+    offset_school_days: int
+    notify: tuple[str, ...]  # Role values, or OWNER
+
+
+DEFAULT_LADDER = (
+    LadderLevel(0, -3, (OWNER,)),
+    LadderLevel(1, 0, (OWNER,)),
+    LadderLevel(2, 2, (OWNER, Role.ILP_COORDINATOR)),
+    LadderLevel(3, 5, (OWNER, Role.ILP_COORDINATOR, Role.PRINCIPAL)),
+    LadderLevel(4, 10, (OWNER, Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP)),
+)
+
+
+@dataclass(frozen=True)
+class SchoolPolicy:
+    ladder: tuple[LadderLevel, ...] = DEFAULT_LADDER
+    window_start: time = time(7, 0)
+    window_end: time = time(17, 0)
+    ack_pause_school_days: int = 2
+    welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)
+    welcome_call_min_attempts: int = 5
+    welcome_call_coordinator_day: int = 10
+    digest: bool = True
+    escalate_optional_steps: bool = False
+
+
+def _time(value: Any, name: str) -> time:
+    if isinstance(value, time):
+        return value
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise PolicyError(f"{name}: {value!r} is not a time (HH:MM)") from None
+
+
+def policy_from_mapping(data: Mapping[str, Any] | None) -> SchoolPolicy:
+    """Read a policy from TOML/JSON; missing keys keep the communication plan's defaults."""
+    policy = SchoolPolicy()
+    if not data:
+        return policy
+    changes: dict[str, Any] = {}
+    if "ladder" in data:
+        levels = []
+        for entry in data["ladder"]:
+            try:
+                notify = tuple(str(r) for r in entry["notify"])
+                level = LadderLevel(int(entry["level"]), int(entry["offset"]), notify)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PolicyError(f"ladder entry {entry!r}: needs level, offset, notify") from exc
+            for role in notify:
+                if role != OWNER and role not in set(Role):
+                    raise PolicyError(f"ladder: unknown role {role!r}")
+            levels.append(level)
+        offsets = [lv.offset_school_days for lv in levels]
+        if offsets != sorted(offsets):
+            raise PolicyError("ladder: offsets must increase with the level")
+        changes["ladder"] = tuple(levels)
+    if "sending_window" in data:
+        start, end = data["sending_window"]
+        changes["window_start"] = _time(start, "sending_window start")
+        changes["window_end"] = _time(end, "sending_window end")
+        if changes["window_end"] <= changes["window_start"]:
+            raise PolicyError("sending_window: end must be after start")
+    for key in (
+        "ack_pause_school_days",
+        "welcome_call_min_attempts",
+        "welcome_call_coordinator_day",
+    ):
+        if key in data:
+            changes[key] = int(data[key])
+    if "welcome_call_reminder_days" in data:
+        changes["welcome_call_reminder_days"] = tuple(
+            int(d) for d in data["welcome_call_reminder_days"]
+        )
+    for key in ("digest", "escalate_optional_steps"):
+        if key in data:
+            changes[key] = bool(data[key])
+    return replace(policy, **changes)
+
+
+def policy_to_mapping(policy: SchoolPolicy) -> dict[str, Any]:
+    return {
+        "ladder": [
+            {"level": lv.level, "offset": lv.offset_school_days, "notify": list(lv.notify)}
+            for lv in policy.ladder
+        ],
+        "sending_window": [
+            policy.window_start.isoformat("minutes"),
+            policy.window_end.isoformat("minutes"),
+        ],
+        "ack_pause_school_days": policy.ack_pause_school_days,
+        "welcome_call_reminder_days": list(policy.welcome_call_reminder_days),
+        "welcome_call_min_attempts": policy.welcome_call_min_attempts,
+        "welcome_call_coordinator_day": policy.welcome_call_coordinator_day,
+        "digest": policy.digest,
+        "escalate_optional_steps": policy.escalate_optional_steps,
+    }

@@ -1,0 +1,209 @@
+"""The communication plan's ladder: levels, welcome-call reminders, pauses, snoozes, windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+
+from lifecycle.escalation import (
+    LadderState,
+    acknowledge_pause_until,
+    current_window,
+    decide,
+    in_sending_window,
+    next_window_start,
+    snooze_until,
+)
+from lifecycle.planner import plan_enrollment
+from lifecycle.policy import PolicyError, policy_from_mapping
+from lifecycle.types import PlannedStep, Role, StepKind, StepStatus
+from tests.unit.conftest import enrollment
+
+K = StepKind
+
+
+def step_of(kind: StepKind, steps: tuple[PlannedStep, ...]) -> PlannedStep:
+    return next(s for s in steps if s.kind is kind)
+
+
+def local(calendar, instant: datetime) -> datetime:
+    import pendulum
+
+    return pendulum.instance(instant).in_timezone(calendar.timezone)
+
+
+def test_ladder_levels_fire_at_the_configured_school_day_offsets(calendar, policy) -> None:
+    steps = plan_enrollment(enrollment(date(2026, 8, 17)), calendar, policy)
+    q2 = step_of(K.Q2_NOTE, steps)  # due Fri 2026-12-18, winter break follows
+    days = {e.level: local(calendar, e.at).date() for e in q2.escalations}
+    assert days == {
+        0: date(2026, 12, 15),  # 3 school days before
+        1: date(2026, 12, 18),  # due date
+        2: date(2027, 1, 6),  # 2 school days after, skipping the break
+        3: date(2027, 1, 11),
+        4: date(2027, 1, 18),
+    }
+    notify = {e.level: e.notify for e in q2.escalations}
+    assert notify[1] == (Role.TEACHER,)
+    assert notify[2] == (Role.TEACHER, Role.ILP_COORDINATOR)
+    assert notify[3] == (Role.TEACHER, Role.ILP_COORDINATOR, Role.PRINCIPAL)
+    assert notify[4][-1] is Role.REGIONAL_VP
+
+
+def test_reminder_fires_when_the_step_opens_if_that_is_later(calendar, policy) -> None:
+    steps = plan_enrollment(enrollment(date(2026, 12, 16)), calendar, policy)
+    q2 = step_of(K.Q2_NOTE, steps)  # optional: no escalation by default
+    assert q2.escalations == ()
+    grad = step_of(
+        K.GRADUATION_PLAN, plan_enrollment(enrollment(date(2026, 12, 16), 9), calendar, policy)
+    )
+    assert local(calendar, grad.escalations[0].at).date() == date(2026, 12, 16)
+
+
+def test_welcome_call_attempt_reminders_on_days_1_3_7_10_then_coordinator(calendar, policy) -> None:
+    steps = plan_enrollment(enrollment(date(2026, 9, 1)), calendar, policy)  # a Tuesday
+    call = step_of(K.WELCOME_CALL, steps)
+    reminders = [
+        (e.attempt_day, local(calendar, e.at).date()) for e in call.escalations if e.level == 0
+    ]
+    assert reminders == [
+        (1, date(2026, 9, 1)),
+        (3, date(2026, 9, 3)),
+        (7, date(2026, 9, 8)),  # day 7 is Mon Sep 7, Labor Day: held to the next school day
+        (10, date(2026, 9, 10)),
+    ]
+    coordinator = [e for e in call.escalations if e.attempt_day == 10 and e.level == 2]
+    assert coordinator and Role.ILP_COORDINATOR in coordinator[0].notify
+    assert [e.level for e in call.escalations if e.attempt_day is None] == [1, 2, 3, 4]
+
+
+def test_rungs_open_the_sending_window_in_local_time(calendar, policy) -> None:
+    for s in plan_enrollment(enrollment(date(2026, 9, 1), 10), calendar, policy):
+        for e in s.escalations:
+            assert local(calendar, e.at).time() == time(7, 0)
+
+
+def test_policy_numbers_are_configuration(calendar) -> None:
+    policy = policy_from_mapping(
+        {
+            "ladder": [
+                {"level": 1, "offset": 0, "notify": ["owner"]},
+                {"level": 2, "offset": 1, "notify": ["owner", "principal"]},
+            ],
+            "sending_window": ["08:30", "15:00"],
+        }
+    )
+    q2 = step_of(K.Q2_NOTE, plan_enrollment(enrollment(date(2026, 8, 17)), calendar, policy))
+    assert [e.level for e in q2.escalations] == [1, 2]
+    assert local(calendar, q2.escalations[0].at).time() == time(8, 30)
+
+
+def test_bad_policy_is_refused() -> None:
+    with pytest.raises(PolicyError, match="unknown role"):
+        policy_from_mapping({"ladder": [{"level": 0, "offset": 0, "notify": ["janitor"]}]})
+    with pytest.raises(PolicyError, match="end must be after start"):
+        policy_from_mapping({"sending_window": ["17:00", "07:00"]})
+
+
+# --- decide(): what the sweep sends ------------------------------------------------------------
+
+
+@pytest.fixture
+def q2(calendar, policy) -> PlannedStep:
+    return step_of(K.Q2_NOTE, plan_enrollment(enrollment(date(2026, 8, 17)), calendar, policy))
+
+
+def at_local(calendar, day: date, hour: int, minute: int = 0) -> datetime:
+    return calendar.local_instant(day, time(hour, minute))
+
+
+def test_nothing_is_sent_before_the_first_rung(calendar, policy, q2) -> None:
+    d = decide(
+        q2.escalations,
+        LadderState(StepStatus.OPEN),
+        q2.escalations[0].at - timedelta(seconds=1),
+        calendar,
+        policy,
+    )
+    assert d.send is None and d.next_action_at == q2.escalations[0].at
+
+
+def test_each_rung_is_sent_once_in_order(calendar, policy, q2) -> None:
+    state = LadderState(StepStatus.OPEN)
+    sent = []
+    for rung in q2.escalations:
+        d = decide(q2.escalations, state, rung.at + timedelta(minutes=5), calendar, policy)
+        assert d.send == rung
+        sent.append(d.send.level)
+        state = LadderState(StepStatus.OPEN, rungs_sent=d.rungs_sent)
+        again = decide(q2.escalations, state, rung.at + timedelta(minutes=10), calendar, policy)
+        assert again.send is None
+    assert sent == [0, 1, 2, 3, 4]
+    assert (
+        decide(
+            q2.escalations, state, datetime(2027, 6, 1, tzinfo=UTC), calendar, policy
+        ).next_action_at
+        is None
+    )
+
+
+def test_rungs_due_together_collapse_into_the_highest(calendar, policy, q2) -> None:
+    late = at_local(calendar, date(2027, 1, 11), 9)  # levels 0-3 all due
+    d = decide(q2.escalations, LadderState(StepStatus.OPEN), late, calendar, policy)
+    assert d.send is not None and d.send.level == 3 and d.rungs_sent == 4
+
+
+def test_complete_ends_the_ladder_and_withdrawn_students_get_nothing(calendar, policy, q2) -> None:
+    late = at_local(calendar, date(2027, 1, 11), 9)
+    assert (
+        decide(q2.escalations, LadderState(StepStatus.COMPLETED), late, calendar, policy).send
+        is None
+    )
+    d = decide(q2.escalations, LadderState(StepStatus.OPEN, withdrawn=True), late, calendar, policy)
+    assert d.send is None and d.next_action_at is None
+
+
+def test_acknowledge_pauses_two_school_days_then_resumes(calendar, policy, q2) -> None:
+    acked = at_local(calendar, date(2026, 12, 18), 10)  # Friday, due day
+    until = acknowledge_pause_until(acked, calendar, policy)
+    assert local(calendar, until).date() == date(2027, 1, 6)  # two school days, across the break
+    state = LadderState(StepStatus.OPEN, rungs_sent=2, acknowledged_until=until)
+    paused = decide(
+        q2.escalations, state, at_local(calendar, date(2027, 1, 5), 9), calendar, policy
+    )
+    assert paused.send is None and paused.next_action_at == until
+    resumed = decide(q2.escalations, state, until + timedelta(minutes=1), calendar, policy)
+    assert resumed.send is not None and resumed.send.level == 2
+
+
+def test_snooze_never_holds_past_the_due_date(calendar, policy, q2) -> None:
+    held = snooze_until(date(2027, 2, 1), q2.due, calendar, policy)
+    assert local(calendar, held).date() == date(2026, 12, 18)
+    assert local(
+        calendar, snooze_until(date(2026, 12, 16), q2.due, calendar, policy)
+    ).date() == date(2026, 12, 16)
+
+
+def test_sending_window_holds_after_hours_weekends_and_holidays(calendar, policy, q2) -> None:
+    rung = q2.escalations[1]  # due-day rung, Fri 2026-12-18 07:00
+    evening = at_local(calendar, date(2026, 12, 18), 18)
+    d = decide(
+        q2.escalations, LadderState(StepStatus.OPEN, rungs_sent=1), evening, calendar, policy
+    )
+    assert d.send is None
+    assert local(calendar, d.next_action_at).date() == date(2027, 1, 5)  # after the break
+    assert rung.at <= evening
+    thanksgiving = at_local(calendar, date(2026, 11, 26), 9)
+    assert not in_sending_window(thanksgiving, calendar, policy)
+    assert local(calendar, next_window_start(thanksgiving, calendar, policy)).date() == date(
+        2026, 11, 30
+    )
+
+
+def test_current_window_names_one_window_per_school_day(calendar, policy) -> None:
+    morning = at_local(calendar, date(2026, 9, 8), 7, 5)
+    afternoon = at_local(calendar, date(2026, 9, 8), 16, 55)
+    night = at_local(calendar, date(2026, 9, 8), 22)
+    assert current_window(morning, calendar, policy) == current_window(afternoon, calendar, policy)
+    assert local(calendar, current_window(night, calendar, policy)).date() == date(2026, 9, 9)
