@@ -1,0 +1,175 @@
+"""What `make up` serves: the four deployments, their trigger and schedules, in one process.
+
+    python -m deployments.serve                              # the product flows
+    python -m deployments.serve --flows tests.e2e.spike_flows  # any module with the four names
+
+`prefect.serve()` registers each deployment with the Prefect API (the trigger becomes an automation
+on the server), then polls for scheduled runs and executes each one in a subprocess
+(`python -m prefect.engine`), importing the flow from its module-path entrypoint. So the flow's
+`flow_run_name` must be set on its `@flow` decorator: `with_options` here would not reach the
+subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from prefect import Flow
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.events import DeploymentEventTrigger
+
+logger = logging.getLogger(__name__)
+
+ENROLLMENT_EVENTS = ("ilp.enrollment.created", "ilp.enrollment.changed")
+
+LIFECYCLE_DEPLOYMENT = "enrollment-lifecycle"
+IMPORT_FEED_DEPLOYMENT = "import-feed"
+SWEEP_DEPLOYMENT = "escalation-sweep"
+RECONCILE_DEPLOYMENT = "reconcile"
+
+# Where the product flows live: (module, attribute). Imported only when serving.
+PRODUCT_FLOWS = {
+    "enrollment_lifecycle": ("flows.enrollment", "enrollment_lifecycle"),
+    "import_feed": ("flows.feed_import", "import_feed"),
+    "escalation_sweep": ("flows.escalation", "escalation_sweep"),
+    "reconcile": ("flows.reconcile", "reconcile"),
+}
+
+DEFAULT_SWEEP_INTERVAL = timedelta(minutes=15)
+DEFAULT_RECONCILE_INTERVAL = timedelta(minutes=5)
+DEFAULT_LIMIT = 4  # concurrent flow-run subprocesses; the machine has 2 cores
+
+
+@dataclass(frozen=True)
+class FlowSet:
+    enrollment_lifecycle: Flow[..., Any]
+    import_feed: Flow[..., Any]
+    escalation_sweep: Flow[..., Any]
+    reconcile: Flow[..., Any]
+
+
+def load_flows(module: str | None = None) -> FlowSet:
+    """The product flows, or the four same-named flows of `module` (e.g. a test double)."""
+    found: dict[str, Any] = {}
+    for name, (default_module, attribute) in PRODUCT_FLOWS.items():
+        found[name] = getattr(importlib.import_module(module or default_module), attribute)
+    return FlowSet(**found)
+
+
+def enrollment_trigger() -> DeploymentEventTrigger:
+    """Run the lifecycle flow once per `ilp.enrollment.created` / `.changed` event.
+
+    Reactive, threshold 1: every matching event fires. The single-expression template keeps the
+    payload's int type (Prefect wraps it as `{{ ... | tojson }}` server-side).
+    """
+    from prefect.events import DeploymentEventTrigger
+
+    return DeploymentEventTrigger(
+        name="enrollment-event",
+        description="An enrollment was created or changed in the ILP database",
+        expect=set(ENROLLMENT_EVENTS),
+        match={"prefect.resource.id": "ilp.enrollment.*"},
+        parameters={"enrollment_id": "{{ event.payload.enrollment_id }}"},
+    )
+
+
+def _env_minutes(name: str, default: timedelta) -> timedelta:
+    raw = os.environ.get(name)
+    return timedelta(minutes=float(raw)) if raw else default
+
+
+def build_deployments(
+    flows: FlowSet,
+    *,
+    sweep_interval: timedelta = DEFAULT_SWEEP_INTERVAL,
+    reconcile_interval: timedelta = DEFAULT_RECONCILE_INTERVAL,
+    tags: list[str] | None = None,
+) -> list[RunnerDeployment]:
+    """The four runner deployments, with module-path entrypoints."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.types.entrypoint import EntrypointType
+
+    module_path = EntrypointType.MODULE_PATH
+    tags = tags or ["ilp"]
+    one_at_a_time = ConcurrencyLimitConfig(
+        limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+    )
+    if flows.enrollment_lifecycle.flow_run_name is None:
+        logger.warning("enrollment_lifecycle has no flow_run_name; runs get random names")
+    deployments = [
+        flows.enrollment_lifecycle.to_deployment(
+            name=LIFECYCLE_DEPLOYMENT,
+            triggers=[enrollment_trigger()],
+            entrypoint_type=module_path,
+            tags=tags,
+            description="Plan one enrollment; started by ilp.enrollment.* events",
+        ),
+        flows.import_feed.to_deployment(
+            name=IMPORT_FEED_DEPLOYMENT,
+            entrypoint_type=module_path,
+            tags=tags,
+            description="Import one feed (path parameter); run manually or from the CLI",
+        ),
+        flows.escalation_sweep.to_deployment(
+            name=SWEEP_DEPLOYMENT,
+            interval=sweep_interval,
+            concurrency_limit=one_at_a_time,
+            entrypoint_type=module_path,
+            tags=tags,
+            description="Send due escalations as digests",
+        ),
+        flows.reconcile.to_deployment(
+            name=RECONCILE_DEPLOYMENT,
+            interval=reconcile_interval,
+            concurrency_limit=one_at_a_time,
+            entrypoint_type=module_path,
+            tags=tags,
+            description="Plan any enrollment whose event was lost",
+        ),
+    ]
+    # to_deployment is sync/async dual-dispatch; called from sync code it returns the object.
+    return cast("list[RunnerDeployment]", deployments)
+
+
+def serve_all(
+    flows: FlowSet | None = None,
+    *,
+    sweep_interval: timedelta | None = None,
+    reconcile_interval: timedelta | None = None,
+    limit: int | None = None,
+) -> None:
+    """Register and serve the four deployments in this process until interrupted.
+
+    Defaults come from ILP_SWEEP_INTERVAL_MINUTES, ILP_RECONCILE_INTERVAL_MINUTES and
+    ILP_SERVE_LIMIT. How quickly a triggered run starts depends on PREFECT_RUNNER_POLL_FREQUENCY
+    (seconds, default 10).
+    """
+    from prefect import serve
+
+    deployments = build_deployments(
+        flows or load_flows(),
+        sweep_interval=sweep_interval
+        or _env_minutes("ILP_SWEEP_INTERVAL_MINUTES", DEFAULT_SWEEP_INTERVAL),
+        reconcile_interval=reconcile_interval
+        or _env_minutes("ILP_RECONCILE_INTERVAL_MINUTES", DEFAULT_RECONCILE_INTERVAL),
+    )
+    serve(*deployments, limit=limit or int(os.environ.get("ILP_SERVE_LIMIT", DEFAULT_LIMIT)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", help="module holding the four flows (default: flows.*)")
+    parser.add_argument("--limit", type=int, help="concurrent flow runs")
+    args = parser.parse_args(argv)
+    serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
+
+
+if __name__ == "__main__":
+    main()

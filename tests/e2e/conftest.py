@@ -1,0 +1,1 @@
+from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
