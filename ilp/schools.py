@@ -1,0 +1,118 @@
+"""Per-school configuration files: calendar, policy and defaults for facts a feed lacks.
+
+`<schools_dir>/<school sourcedId>.toml` configures one school; `default.toml` every other one.
+A school's calendar comes from its own file, else from the feed's academic sessions (with the
+default file's time zone and holidays), else from the default file. Adding a school touches no
+Python.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
+from lifecycle.policy import policy_from_mapping
+from lifecycle.types import EnglishLearner
+
+
+class SchoolConfigError(ValueError):
+    """A school configuration file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class SchoolConfig:
+    calendar: dict[str, Any] | None = None  # the [calendar] table, validated
+    policy: dict[str, Any] = field(default_factory=dict)
+    default_returning: bool = False
+    default_english_learner: EnglishLearner | None = None
+    default_start: date | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class SchoolConfigs:
+    by_school: dict[str, SchoolConfig]
+    default: SchoolConfig
+
+    def for_school(self, source_id: str) -> SchoolConfig:
+        return self.by_school.get(source_id, self.default)
+
+
+def _read(path: Path) -> SchoolConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SchoolConfigError(f"{path}: not valid TOML: {exc}") from None
+    calendar = data.get("calendar")
+    try:
+        if calendar is not None:
+            calendar = calendar_to_mapping(calendar_from_mapping(calendar))
+        policy = data.get("policy") or {}
+        policy_from_mapping(policy)  # validate now, not at the first sweep
+    except ValueError as exc:
+        raise SchoolConfigError(f"{path}: {exc}") from None
+    defaults = data.get("defaults") or {}
+    el = defaults.get("english_learner")
+    return SchoolConfig(
+        calendar=calendar,
+        policy=policy,
+        default_returning=bool(defaults.get("returning", False)),
+        default_english_learner=EnglishLearner(el) if el and el != "none" else None,
+        default_start=defaults.get("start"),
+        timezone=(calendar or {}).get("timezone") or data.get("timezone"),
+    )
+
+
+def load_school_configs(directory: Path) -> SchoolConfigs:
+    by_school: dict[str, SchoolConfig] = {}
+    default = SchoolConfig()
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.toml")):
+            config = _read(path)
+            if path.stem == "default":
+                default = config
+            else:
+                by_school[path.stem] = config
+    return SchoolConfigs(by_school, default)
+
+
+def calendar_from_sessions(
+    sessions: list[Any], school_source_id: str, fallback: SchoolConfig
+) -> dict[str, Any] | None:
+    """Quarters from the feed's grading periods (school's own, else district-wide)."""
+
+    def pick(kind: str) -> list[Any]:
+        own = [s for s in sessions if s.kind == kind and s.school_source_id == school_source_id]
+        return own or [s for s in sessions if s.kind == kind and s.school_source_id is None]
+
+    periods = sorted(pick("gradingPeriod"), key=lambda s: s.start)
+    if len(periods) != 4:
+        return None
+    years = pick("schoolYear")
+    semesters = sorted(pick("semester"), key=lambda s: s.start)
+    base = fallback.calendar or {}
+    data: dict[str, Any] = {
+        "timezone": fallback.timezone or base.get("timezone") or "UTC",
+        "year_start": min([periods[0].start, *(y.start for y in years)]),
+        "year_end": max([periods[3].end, *(y.end for y in years)]),
+        "quarters": [[p.start, p.end] for p in periods],
+        "semesters": [[s.start, s.end] for s in semesters] if len(semesters) == 2 else None,
+    }
+    data["holidays"] = (
+        [
+            h
+            for h in base.get("holidays", [])
+            if data["year_start"] <= date.fromisoformat(h)
+            and date.fromisoformat(h) <= data["year_end"]
+        ]
+        if base.get("holidays")
+        else []
+    )
+    try:
+        return calendar_to_mapping(calendar_from_mapping(data))
+    except ValueError:
+        return None

@@ -1,0 +1,470 @@
+"""Apply a parsed feed to the system of record, in one transaction, idempotently.
+
+The feed run is recorded (and committed) before any row is applied, so a crash mid-import
+still leaves a trace. Enrollments are keyed on the feed's identity; a fingerprint of the
+planner-relevant fields tells new, changed and unchanged apart, so a re-run changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from ilp.schools import SchoolConfigs, calendar_from_sessions
+from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
+from lifecycle.calendar import calendar_from_mapping
+from lifecycle.planner import PlanError, validate
+from lifecycle.types import EnglishLearner, Role
+from lifecycle.types import Enrollment as PlannerEnrollment
+from models.tables import (
+    Assignment,
+    Enrollment,
+    EnrollmentStatus,
+    FeedRun,
+    FeedRunStatus,
+    School,
+    Staff,
+    Student,
+    utcnow,
+)
+
+CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+@dataclass
+class FeedResult:
+    feed_run_id: int
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+    changed_ids: list[int] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+    @property
+    def to_plan(self) -> list[int]:
+        return self.created_ids + self.changed_ids
+
+
+def fingerprint(
+    school_id: int,
+    start: date,
+    grade: int,
+    returning: bool,
+    english_learner: EnglishLearner | None,
+    withdrawn_on: date | None,
+) -> str:
+    """What the planner sees of an enrollment; equal fingerprints mean an unchanged plan."""
+    text = "|".join(
+        str(v)
+        for v in (school_id, start, grade, returning, english_learner or "", withdrawn_on or "")
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def start_feed_run(session: Session, source: str, kind: str) -> int:
+    run = FeedRun(source=source, kind=kind)
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    return run.id
+
+
+def finish_feed_run(session: Session, result: FeedResult, *, failed: str | None = None) -> None:
+    run = session.get(FeedRun, result.feed_run_id)
+    assert run is not None
+    run.new, run.changed, run.unchanged = result.new, result.changed, result.unchanged
+    run.withdrawn, run.rejected = result.withdrawn, result.rejected
+    run.rejections = [_rejection(r) for r in result.rejections]
+    run.status = FeedRunStatus.FAILED if failed else FeedRunStatus.SUCCEEDED
+    run.finished_at = utcnow()
+    session.add(run)
+
+
+def _rejection(r: Rejection) -> dict[str, Any]:
+    return {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ids_by_source(session: Session, table: Any, source_ids: Iterable[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    wanted = list(set(source_ids))
+    for chunk in _chunks(wanted):
+        for row in session.execute(sa.select(table).where(table.c.source_id.in_(chunk))):
+            found[row.source_id] = row
+    return found
+
+
+def apply_feed(
+    session: Session,
+    feed: ParsedFeed,
+    feed_run_id: int,
+    configs: SchoolConfigs,
+    *,
+    today: date,
+) -> FeedResult:
+    """Upsert schools, staff, students, assignments and enrollments from one parsed feed."""
+    result = FeedResult(feed_run_id=feed_run_id, rejections=list(feed.rejections))
+    now = utcnow()
+    schools = _upsert_schools(session, feed, configs, now)
+    staff_ids = _upsert_staff(session, feed, schools, now)
+    records = [r for r in feed.enrollments if _school_known(r, schools, result)]
+    student_ids = _upsert_students(session, records, now)
+    _replace_assignments(session, records, student_ids, staff_ids, now)
+    _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
+    if feed.bulk and feed.kind.startswith("oneroster"):
+        _withdraw_missing(session, feed, schools, result, today, now)
+    return result
+
+
+def _school_known(
+    record: StudentEnrollmentRecord, schools: dict[str, Any], result: FeedResult
+) -> bool:
+    if record.school_source_id in schools:
+        return True
+    result.rejections.append(
+        Rejection(
+            record.source_file,
+            record.source_line,
+            "schoolSourcedId",
+            f"unknown school {record.school_source_id!r}",
+        )
+    )
+    return False
+
+
+def _upsert_schools(
+    session: Session, feed: ParsedFeed, configs: SchoolConfigs, now: Any
+) -> dict[str, Any]:
+    t = School.__table__  # type: ignore[attr-defined]
+    wanted = {s.source_id: s.name for s in feed.schools if not s.deleted}
+    for record in feed.enrollments:  # simple CSV / webhook name schools only by id
+        wanted.setdefault(record.school_source_id, "")
+    existing = _ids_by_source(session, t, wanted)
+    for source_id, name in wanted.items():
+        config = configs.for_school(source_id)
+        if source_id in configs.by_school and config.calendar:
+            calendar = config.calendar  # the school's own file wins
+        else:
+            from_feed = calendar_from_sessions(feed.sessions, source_id, config)
+            calendar = from_feed or config.calendar
+        row = existing.get(source_id)
+        if row is None:
+            if calendar is None or not name and feed.kind.startswith("oneroster"):
+                continue  # unknown school: its rows are rejected below
+            session.execute(
+                sa.insert(t).values(
+                    source_id=source_id,
+                    name=name or source_id,
+                    timezone=calendar["timezone"],
+                    calendar=calendar,
+                    policy=config.policy,
+                    default_returning=config.default_returning,
+                    default_english_learner=(
+                        config.default_english_learner.value
+                        if config.default_english_learner
+                        else None
+                    ),
+                    default_start=config.default_start,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            changes: dict[str, Any] = {}
+            if name and name != row.name:
+                changes["name"] = name
+            if calendar and calendar != row.calendar:
+                changes["calendar"], changes["timezone"] = calendar, calendar["timezone"]
+            if config.policy != row.policy:
+                changes["policy"] = config.policy
+            if changes:
+                session.execute(
+                    sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=now)
+                )
+    return _ids_by_source(session, t, wanted)
+
+
+def _upsert_staff(
+    session: Session, feed: ParsedFeed, schools: dict[str, Any], now: Any
+) -> dict[str, int]:
+    t = Staff.__table__  # type: ignore[attr-defined]
+    existing = _ids_by_source(session, t, (s.source_id for s in feed.staff))
+    inserts = []
+    for record in feed.staff:
+        school = next((schools[i].id for i in record.school_ids if i in schools), None)
+        values = {
+            "given_name": record.given_name,
+            "family_name": record.family_name,
+            "email": record.email or None,
+            "roles": sorted(r.value for r in record.roles),
+            "school_id": school,
+            "active": record.enabled,
+        }
+        row = existing.get(record.source_id)
+        if row is None:
+            inserts.append(
+                {"source_id": record.source_id, **values, "created_at": now, "updated_at": now}
+            )
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            session.execute(sa.update(t).where(t.c.id == row.id).values(**values, updated_at=now))
+    # Simple CSV / webhook rows may name a teacher only by id and email.
+    known = set(existing) | {s.source_id for s in feed.staff}
+    for record in feed.enrollments:
+        for teacher in record.teacher_ids:
+            if teacher in known:
+                continue
+            known.add(teacher)
+            school = schools.get(record.school_source_id)
+            inserts.append(
+                {
+                    "source_id": teacher,
+                    "given_name": "",
+                    "family_name": teacher,
+                    "email": record.teacher_email,
+                    "roles": [Role.TEACHER.value],
+                    "school_id": school.id if school else None,
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if inserts:
+        session.execute(sa.insert(t), inserts)
+    wanted = {s.source_id for s in feed.staff} | {i["source_id"] for i in inserts}
+    wanted |= {
+        x for r in feed.enrollments for x in (*r.teacher_ids, r.counselor_id, r.esl_teacher_id) if x
+    }
+    return {k: v.id for k, v in _ids_by_source(session, t, wanted).items()}
+
+
+def _upsert_students(
+    session: Session, records: list[StudentEnrollmentRecord], now: Any
+) -> dict[str, int]:
+    t = Student.__table__  # type: ignore[attr-defined]
+    existing = _ids_by_source(session, t, (r.student_source_id for r in records))
+    inserts: dict[str, dict[str, Any]] = {}
+    for r in records:
+        initials = "".join(
+            f"{p.strip()[0].upper()}." for p in (r.given_name, r.family_name) if p.strip()
+        )
+        values = {
+            "given_name": r.given_name,
+            "family_name": r.family_name,
+            "grade": r.grade,
+            "initials": initials,
+        }
+        row = existing.get(r.student_source_id)
+        if row is None:
+            inserts[r.student_source_id] = {
+                "source_id": r.student_source_id,
+                **values,
+                "external": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            session.execute(sa.update(t).where(t.c.id == row.id).values(**values, updated_at=now))
+    if inserts:
+        session.execute(sa.insert(t), list(inserts.values()))
+    return {
+        k: v.id
+        for k, v in _ids_by_source(session, t, (r.student_source_id for r in records)).items()
+    }
+
+
+def _replace_assignments(
+    session: Session,
+    records: list[StudentEnrollmentRecord],
+    student_ids: dict[str, int],
+    staff_ids: dict[str, int],
+    now: Any,
+) -> None:
+    """A record that names a student's teachers (or counselor, ESL teacher) replaces that role's
+    assignments; one that names none keeps what is stored (delta feeds)."""
+    t = Assignment.__table__  # type: ignore[attr-defined]
+    wanted: dict[tuple[int, str], set[int]] = {}
+    for r in records:
+        student = student_ids[r.student_source_id]
+        for role, ids in (
+            (Role.TEACHER, r.teacher_ids),
+            (Role.COUNSELOR, (r.counselor_id,) if r.counselor_id else ()),
+            (Role.ESL_TEACHER, (r.esl_teacher_id,) if r.esl_teacher_id else ()),
+        ):
+            staff = {staff_ids[i] for i in ids if i in staff_ids}
+            if staff:
+                wanted.setdefault((student, role.value), set()).update(staff)
+    if not wanted:
+        return
+    current: dict[tuple[int, str], dict[int, int]] = {}
+    students = list({s for s, _ in wanted})
+    for chunk in _chunks(students):
+        for row in session.execute(sa.select(t).where(t.c.student_id.in_(chunk))):
+            current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
+    inserts, stale = [], []
+    for (student, role), staff in wanted.items():
+        have = current.get((student, role), {})
+        inserts += [
+            {"staff_id": s, "student_id": student, "role": role, "created_at": now}
+            for s in staff
+            if s not in have
+        ]
+        stale += [row_id for s, row_id in have.items() if s not in staff]
+    if inserts:
+        session.execute(sa.insert(t), inserts)
+    for chunk in _chunks(stale):
+        session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
+
+
+def _effective(
+    r: StudentEnrollmentRecord, school: Any, today: date
+) -> tuple[date, bool, EnglishLearner | None, date | None]:
+    calendar = school.calendar
+    start = r.start or school.default_start or date.fromisoformat(calendar["year_start"])
+    returning = r.returning if r.returning is not None else bool(school.default_returning)
+    if r.english_learner == UNSET:
+        el = (
+            EnglishLearner(school.default_english_learner)
+            if school.default_english_learner
+            else None
+        )
+    else:
+        el = r.english_learner  # type: ignore[assignment]
+    withdrawn = (r.end or today) if r.withdrawn else None
+    return start, returning, el, withdrawn
+
+
+def _upsert_enrollments(
+    session: Session,
+    records: list[StudentEnrollmentRecord],
+    schools: dict[str, Any],
+    student_ids: dict[str, int],
+    configs: SchoolConfigs,
+    result: FeedResult,
+    today: date,
+    now: Any,
+) -> None:
+    t = Enrollment.__table__  # type: ignore[attr-defined]
+    existing = _ids_by_source(session, t, (r.source_id for r in records))
+    calendars: dict[int, Any] = {}
+    inserts: list[dict[str, Any]] = []
+    changed: list[tuple[int, dict[str, Any]]] = []
+    for r in records:
+        school = schools[r.school_source_id]
+        start, returning, el, withdrawn = _effective(r, school, today)
+        if school.id not in calendars:
+            calendars[school.id] = calendar_from_mapping(school.calendar)
+        try:
+            validate(
+                PlannerEnrollment(start, r.grade, returning, el, withdrawn), calendars[school.id]
+            )
+        except PlanError as exc:
+            column = "endDate" if "withdrawal" in str(exc) else "beginDate"
+            result.rejections.append(Rejection(r.source_file, r.source_line, column, str(exc)))
+            continue
+        values = {
+            "student_id": student_ids[r.student_source_id],
+            "school_id": school.id,
+            "start_date": start,
+            "grade": r.grade,
+            "returning": returning,
+            "english_learner": el.value if el else None,
+            "withdrawn_on": withdrawn,
+            "status": (EnrollmentStatus.WITHDRAWN if withdrawn else EnrollmentStatus.ACTIVE).value,
+            "fingerprint": fingerprint(school.id, start, r.grade, returning, el, withdrawn),
+        }
+        row = existing.get(r.source_id)
+        if row is None:
+            inserts.append(
+                {
+                    "source_id": r.source_id,
+                    **values,
+                    "feed_run_id": result.feed_run_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            result.new += 1
+        elif row.fingerprint == values["fingerprint"]:
+            result.unchanged += 1
+        else:
+            if withdrawn and not row.withdrawn_on:
+                result.withdrawn += 1
+            else:
+                result.changed += 1
+            changed.append((row.id, values))
+    if inserts:
+        for chunk in _chunks(inserts, 5000):
+            session.execute(sa.insert(t), chunk)
+        created = _ids_by_source(session, t, (i["source_id"] for i in inserts))
+        result.created_ids = sorted(row.id for row in created.values())
+        result.withdrawn += sum(1 for i in inserts if i["withdrawn_on"])
+    for row_id, values in changed:
+        session.execute(
+            sa.update(t)
+            .where(t.c.id == row_id)
+            .values(**values, feed_run_id=result.feed_run_id, updated_at=now)
+        )
+    result.changed_ids = [row_id for row_id, _ in changed]
+
+
+def _withdraw_missing(
+    session: Session,
+    feed: ParsedFeed,
+    schools: dict[str, Any],
+    result: FeedResult,
+    today: date,
+    now: Any,
+) -> None:
+    """A student missing from a bulk users file has left every school the feed covers."""
+    t = Enrollment.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
+    school_ids = [s.id for s in schools.values()]
+    rows = session.execute(
+        sa.select(
+            t.c.id,
+            t.c.school_id,
+            t.c.start_date,
+            t.c.grade,
+            t.c.returning,
+            t.c.english_learner,
+            st.c.source_id,
+        )
+        .join(st, st.c.id == t.c.student_id)
+        .where(t.c.school_id.in_(school_ids), t.c.withdrawn_on.is_(None))
+    ).all()
+    for row in rows:
+        if row.source_id in feed.students_seen:
+            continue
+        withdrawn_on = max(today, row.start_date)
+        el = EnglishLearner(row.english_learner) if row.english_learner else None
+        session.execute(
+            sa.update(t)
+            .where(t.c.id == row.id)
+            .values(
+                withdrawn_on=withdrawn_on,
+                status=EnrollmentStatus.WITHDRAWN.value,
+                fingerprint=fingerprint(
+                    row.school_id, row.start_date, row.grade, bool(row.returning), el, withdrawn_on
+                ),
+                feed_run_id=result.feed_run_id,
+                updated_at=now,
+            )
+        )
+        result.withdrawn += 1
+        result.changed_ids.append(row.id)

@@ -1,0 +1,288 @@
+"""Store plans: run the pure planner over enrollment rows and write Step rows, in batches.
+
+Shared by the per-enrollment lifecycle flow, the bulk feed import and reconciliation, so every
+path plans the same way. Re-planning keeps completed steps, updates open ones in place, adds new
+ones and cancels open ones the new plan no longer has. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from lifecycle.calendar import SchoolCalendar, calendar_from_mapping
+from lifecycle.planner import plan_enrollment
+from lifecycle.policy import SchoolPolicy, policy_from_mapping
+from lifecycle.types import (
+    CompletedStep,
+    PlannedStep,
+    Role,
+    StepKind,
+    StepStatus,
+)
+from lifecycle.types import (
+    Enrollment as PlannerEnrollment,
+)
+from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
+
+BATCH = 2000
+CLOSED = (StepStatus.COMPLETED.value,)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    enrollment_id: int
+    steps: tuple[PlannedStep, ...]
+
+
+@dataclass
+class PlanCounts:
+    enrollments: int = 0
+    steps_inserted: int = 0
+    steps_updated: int = 0
+    steps_cancelled: int = 0
+
+
+@lru_cache(maxsize=512)
+def _rules(calendar_json: str, policy_json: str) -> tuple[SchoolCalendar, SchoolPolicy]:
+    return calendar_from_mapping(json.loads(calendar_json)), policy_from_mapping(
+        json.loads(policy_json)
+    )
+
+
+def school_rules(school: School | dict[str, Any]) -> tuple[SchoolCalendar, SchoolPolicy]:
+    """The school's calendar and policy, parsed once per distinct configuration."""
+    calendar = school["calendar"] if isinstance(school, dict) else school.calendar
+    policy = school["policy"] if isinstance(school, dict) else school.policy
+    return _rules(json.dumps(calendar, sort_keys=True), json.dumps(policy or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=8192)
+def _schedule_json(step: PlannedStep) -> str:
+    return json.dumps(escalations_to_json(step.escalations))
+
+
+def _step_values(step: PlannedStep) -> dict[str, Any]:
+    schedule = json.loads(_schedule_json(step))
+    return {
+        "kind": step.kind.value,
+        "seq": step.seq,
+        "due": step.due,
+        "required": step.required,
+        "owner_role": step.owner.value,
+        "opens": step.opens,
+        "status": step.status.value,
+        "escalation_schedule": schedule,
+        "next_action_at": step.escalations[0].at if step.escalations else None,
+    }
+
+
+def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
+    """(student_id, role) -> staff id, from assignments; the ILP coordinator is per school."""
+    student_ids = list({r.student_id for r in rows})
+    owners: dict[tuple[int, str], int] = {}
+    for chunk in _chunks(student_ids, 900):
+        result = session.execute(
+            sa.select(Assignment.student_id, Assignment.role, Assignment.staff_id)
+            .where(Assignment.student_id.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(Assignment.staff_id)
+        )
+        for student_id, role, staff_id in result:
+            owners.setdefault((student_id, Role(role).value), staff_id)
+    return owners
+
+
+def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]:
+    coordinators: dict[int, int] = {}
+    result = session.execute(
+        sa.select(Staff.id, Staff.school_id, Staff.roles)
+        .where(Staff.school_id.in_(list(set(school_ids))))  # type: ignore[union-attr]
+        .order_by(Staff.id)
+    )
+    for staff_id, school_id, roles in result:
+        if Role.ILP_COORDINATOR.value in (roles or []):
+            coordinators.setdefault(school_id, staff_id)
+    return coordinators
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
+    """An enrollment row and its completed step rows, as the planner's frozen input."""
+    return PlannerEnrollment(
+        start=row.start_date,
+        grade=row.grade,
+        returning=bool(row.returning),
+        english_learner=row.english_learner,
+        withdrawn=row.withdrawn_on,
+        completed=tuple(
+            sorted(
+                (
+                    CompletedStep(
+                        kind=StepKind(s.kind),
+                        due=s.due,
+                        completed_on=s.completed_on,
+                        seq=s.seq,
+                        opens=s.opens,
+                        required=s.required,
+                    )
+                    for s in completed
+                ),
+                key=lambda c: (c.kind.value, c.seq),
+            )
+        ),
+    )
+
+
+def plan_enrollments(
+    session: Session, enrollment_ids: Sequence[int], *, now: datetime | None = None
+) -> PlanCounts:
+    """Plan (or re-plan) these enrollments and store their steps. Idempotent.
+
+    The caller owns the transaction; work is done in batches so memory stays flat.
+    """
+    counts = PlanCounts()
+    for chunk in _chunks(list(enrollment_ids), BATCH):
+        _plan_batch(session, chunk, now or utcnow(), counts)
+    return counts
+
+
+def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: PlanCounts) -> None:
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
+    if not rows:
+        return
+    schools = {
+        r.id: r
+        for r in session.execute(
+            sa.select(School.__table__).where(  # type: ignore[attr-defined]
+                School.__table__.c.id.in_({r.school_id for r in rows})  # type: ignore[attr-defined]
+            )
+        )
+    }
+    existing: dict[int, list[Any]] = defaultdict(list)
+    for step in session.execute(
+        sa.select(
+            s.c.id,
+            s.c.enrollment_id,
+            s.c.kind,
+            s.c.seq,
+            s.c.status,
+            s.c.due,
+            s.c.opens,
+            s.c.required,
+            s.c.completed_on,
+            s.c.escalation_schedule,
+            s.c.rungs_sent,
+            s.c.owner_staff_id,
+        ).where(s.c.enrollment_id.in_(ids))
+    ):
+        existing[step.enrollment_id].append(step)
+    owners = _owners(session, rows)
+    coordinators = _coordinators(session, schools)
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    cancels: list[int] = []
+    for row in rows:
+        school = schools[row.school_id]
+        calendar, policy = school_rules({"calendar": school.calendar, "policy": school.policy})
+        current = existing.get(row.id, [])
+        completed = [st for st in current if st.status == StepStatus.COMPLETED.value]
+        plan = plan_enrollment(planner_input(row, completed), calendar, policy)
+        by_key = {(StepKind(st.kind), st.seq): st for st in current}
+        planned_keys = set()
+        for step in plan:
+            planned_keys.add(step.key)
+            stored = by_key.get(step.key)
+            if stored is not None and stored.status == StepStatus.COMPLETED.value:
+                continue
+            values = _step_values(step)
+            owner_role = step.owner.value
+            if step.owner is Role.ILP_COORDINATOR:
+                values["owner_staff_id"] = coordinators.get(row.school_id)
+            else:
+                values["owner_staff_id"] = owners.get((row.student_id, owner_role))
+            if stored is None:
+                values["enrollment_id"] = row.id
+                values["rungs_sent"] = 0
+                values["created_at"] = now
+                values["updated_at"] = now
+                inserts.append(values)
+            elif _changed(stored, values):
+                same_ladder = stored.escalation_schedule == values["escalation_schedule"]
+                values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
+                if same_ladder:
+                    sched = values["escalation_schedule"]
+                    rest = sched[stored.rungs_sent :]
+                    values["next_action_at"] = (
+                        datetime.fromisoformat(rest[0]["at"]) if rest else None
+                    )
+                values["updated_at"] = now
+                values["_id"] = stored.id
+                updates.append(values)
+        for st in current:
+            key = (StepKind(st.kind), st.seq)
+            if key not in planned_keys and st.status == StepStatus.OPEN.value:
+                cancels.append(st.id)
+        counts.enrollments += 1
+
+    if inserts:
+        session.execute(sa.insert(s), inserts)
+        counts.steps_inserted += len(inserts)
+    for values in updates:
+        step_id = values.pop("_id")
+        session.execute(sa.update(s).where(s.c.id == step_id).values(**values))
+    counts.steps_updated += len(updates)
+    for chunk in _chunks(cancels, 900):
+        session.execute(
+            sa.update(s)
+            .where(s.c.id.in_(chunk))
+            .values(status=StepStatus.CANCELLED.value, next_action_at=None, updated_at=now)
+        )
+    counts.steps_cancelled += len(cancels)
+    session.execute(
+        sa.update(e)
+        .where(e.c.id.in_([r.id for r in rows]))
+        .values(planned_fingerprint=e.c.fingerprint, planned_at=now)
+    )
+
+
+def _changed(stored: Any, values: dict[str, Any]) -> bool:
+    return (
+        stored.status != values["status"]
+        or stored.due != values["due"]
+        or stored.opens != values["opens"]
+        or bool(stored.required) != values["required"]
+        or stored.escalation_schedule != values["escalation_schedule"]
+        or stored.owner_staff_id != values["owner_staff_id"]
+    )
+
+
+def unplanned_enrollment_ids(session: Session, limit: int = 10_000) -> list[int]:
+    """Enrollments whose stored plan is missing or stale: what reconciliation picks up."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(e.c.id)
+        .where(
+            sa.or_(
+                e.c.planned_fingerprint.is_(None),
+                e.c.planned_fingerprint != e.c.fingerprint,
+            )
+        )
+        .order_by(e.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(query).scalars())
