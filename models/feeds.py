@@ -127,8 +127,11 @@ def apply_feed(
     student_ids = _upsert_students(session, records, now)
     _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
+    listed = {r.student_source_id for r in records}
+    gone = feed.withdrawn_ids - listed  # marked gone, with no usable row of their own
     if feed.bulk and feed.kind.startswith("oneroster"):
-        _withdraw_missing(session, feed, schools, result, today, now)
+        gone |= _missing_from_bulk(session, feed, schools)
+    _withdraw_students(session, gone, result, today, now)
     return result
 
 
@@ -165,7 +168,11 @@ def _upsert_schools(
             calendar = from_feed or config.calendar
         row = existing.get(source_id)
         if row is None:
-            if calendar is None or not name and feed.kind.startswith("oneroster"):
+            # OneRoster defines schools in orgs.csv; other feeds may only use configured ones.
+            known = (
+                bool(name) if feed.kind.startswith("oneroster") else source_id in configs.by_school
+            )
+            if calendar is None or not known:
                 continue  # unknown school: its rows are rejected below
             session.execute(
                 sa.insert(t).values(
@@ -423,48 +430,54 @@ def _upsert_enrollments(
     result.changed_ids = [row_id for row_id, _ in changed]
 
 
-def _withdraw_missing(
-    session: Session,
-    feed: ParsedFeed,
-    schools: dict[str, Any],
-    result: FeedResult,
-    today: date,
-    now: Any,
-) -> None:
-    """A student missing from a bulk users file has left every school the feed covers."""
+def _missing_from_bulk(session: Session, feed: ParsedFeed, schools: dict[str, Any]) -> set[str]:
+    """Students with an active enrollment at a school the bulk feed covers, but not in it."""
     t = Enrollment.__table__  # type: ignore[attr-defined]
     st = Student.__table__  # type: ignore[attr-defined]
-    school_ids = [s.id for s in schools.values()]
     rows = session.execute(
-        sa.select(
-            t.c.id,
-            t.c.school_id,
-            t.c.start_date,
-            t.c.grade,
-            t.c.returning,
-            t.c.english_learner,
-            st.c.source_id,
-        )
-        .join(st, st.c.id == t.c.student_id)
-        .where(t.c.school_id.in_(school_ids), t.c.withdrawn_on.is_(None))
-    ).all()
-    for row in rows:
-        if row.source_id in feed.students_seen:
-            continue
-        withdrawn_on = max(today, row.start_date)
-        el = EnglishLearner(row.english_learner) if row.english_learner else None
-        session.execute(
-            sa.update(t)
-            .where(t.c.id == row.id)
-            .values(
-                withdrawn_on=withdrawn_on,
-                status=EnrollmentStatus.WITHDRAWN.value,
-                fingerprint=fingerprint(
-                    row.school_id, row.start_date, row.grade, bool(row.returning), el, withdrawn_on
-                ),
-                feed_run_id=result.feed_run_id,
-                updated_at=now,
+        sa.select(st.c.source_id)
+        .join(t, st.c.id == t.c.student_id)
+        .where(t.c.school_id.in_([s.id for s in schools.values()]), t.c.withdrawn_on.is_(None))
+    ).scalars()
+    return {source_id for source_id in rows if source_id not in feed.students_seen}
+
+
+def _withdraw_students(
+    session: Session, students: set[str], result: FeedResult, today: date, now: Any
+) -> None:
+    """Withdraw every active enrollment of these students as of `today` (or their start)."""
+    if not students:
+        return
+    t = Enrollment.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
+    for chunk in _chunks(sorted(students)):
+        rows = session.execute(
+            sa.select(
+                t.c.id, t.c.school_id, t.c.start_date, t.c.grade, t.c.returning, t.c.english_learner
             )
-        )
-        result.withdrawn += 1
-        result.changed_ids.append(row.id)
+            .join(st, st.c.id == t.c.student_id)
+            .where(st.c.source_id.in_(chunk), t.c.withdrawn_on.is_(None))
+        ).all()
+        for row in rows:
+            withdrawn_on = max(today, row.start_date)
+            el = EnglishLearner(row.english_learner) if row.english_learner else None
+            session.execute(
+                sa.update(t)
+                .where(t.c.id == row.id)
+                .values(
+                    withdrawn_on=withdrawn_on,
+                    status=EnrollmentStatus.WITHDRAWN.value,
+                    fingerprint=fingerprint(
+                        row.school_id,
+                        row.start_date,
+                        row.grade,
+                        bool(row.returning),
+                        el,
+                        withdrawn_on,
+                    ),
+                    feed_run_id=result.feed_run_id,
+                    updated_at=now,
+                )
+            )
+            result.withdrawn += 1
+            result.changed_ids.append(row.id)

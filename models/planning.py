@@ -286,3 +286,46 @@ def unplanned_enrollment_ids(session: Session, limit: int = 10_000) -> list[int]
         .limit(limit)
     )
     return list(session.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class EnrollmentLabel:
+    """How operators see an enrollment: school and student IDs, never a name."""
+
+    enrollment_id: int
+    school: str  # the school's sourcedId
+    student: str  # the student's sourcedId
+    student_ref: str  # initials and internal ID, as in messages
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.school}-{self.student}"
+
+
+def describe_enrollment(session: Session, enrollment_id: int) -> EnrollmentLabel | None:
+    from models.tables import Student
+
+    row = session.execute(
+        sa.select(School.source_id, Student.source_id, Student.initials, Student.id)
+        .select_from(Enrollment)
+        .join(School, School.id == Enrollment.school_id)  # type: ignore[arg-type]
+        .join(Student, Student.id == Enrollment.student_id)  # type: ignore[arg-type]
+        .where(Enrollment.id == enrollment_id)  # type: ignore[arg-type]
+    ).first()
+    if row is None:
+        return None
+    school, student, initials, student_id = row
+    return EnrollmentLabel(enrollment_id, school, student, f"{initials} #{student_id}")
+
+
+def stored_plan(session: Session, enrollment_id: int) -> list[dict[str, Any]]:
+    """The enrollment's steps as stored, in due order (for artifacts and reports)."""
+    s = Step.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(
+            s.c.kind, s.c.seq, s.c.due, s.c.required, s.c.owner_role, s.c.status, s.c.next_action_at
+        )
+        .where(s.c.enrollment_id == enrollment_id)
+        .order_by(s.c.due, s.c.id)
+    )
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,89 @@
+"""import_feed: one district feed in, every accepted enrollment stored and planned, in one run.
+
+Planning happens here in batches (the same planner and store as the per-enrollment flow), not
+through one flow run per student.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks.artifacts import publish_feed_artifact
+from tasks.intake import apply_feed_rows, close_feed_run, parse_feed, record_feed_run
+from tasks.planning import plan_batch
+
+PLAN_BATCH = 5000
+
+
+def import_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"import-{Path(str(flow_run.parameters['path'])).name}"
+
+
+@flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
+def import_feed(path: str, today: date | None = None, progress: bool = False) -> dict[str, Any]:
+    """Parse, record the feed run, upsert in one transaction, plan in batches, report."""
+    logger = get_run_logger()
+    feed = parse_feed(path)  # a non-feed fails here, before anything is written
+    feed_run_id = record_feed_run(path, feed.kind)
+    result = apply_feed_rows(feed, feed_run_id, today or date.today())
+    del feed
+    to_plan = result.to_plan
+    planned = 0
+    bar = _progress(len(to_plan)) if progress else None
+    for start in range(0, len(to_plan), PLAN_BATCH):
+        batch = to_plan[start : start + PLAN_BATCH]
+        planned += plan_batch(batch).enrollments
+        if bar:
+            bar.advance(len(batch))
+    if bar:
+        bar.stop()
+    close_feed_run(result)
+    publish_feed_artifact(path, result, planned)
+    summary = {
+        "feed_run_id": result.feed_run_id,
+        "new": result.new,
+        "changed": result.changed,
+        "unchanged": result.unchanged,
+        "withdrawn": result.withdrawn,
+        "rejected": result.rejected,
+        "planned": planned,
+        "rejections": [
+            {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
+            for r in result.rejections
+        ],
+    }
+    logger.info("feed %s: %s", path, {k: v for k, v in summary.items() if k != "rejections"})
+    return summary
+
+
+class _Bar:
+    """A rich progress bar on stderr for `ilp import`."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task("planning", total=total)
+        self.progress.start()
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _progress(total: int) -> _Bar | None:
+    return _Bar(total) if total else None

@@ -1,0 +1,115 @@
+"""`ilp import`, `ilp migrate`, `ilp reconcile`: feeds in, plans stored."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from typing import Any
+
+MAX_LISTED_REJECTIONS = 20
+
+
+def use_local_prefect() -> None:
+    """Point Prefect at the `make up` server when no API is configured and one is listening.
+
+    Without any server Prefect starts a temporary one for this process, which works but
+    forgets the runs when the command ends.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    import httpx
+
+    from ilp.settings import get_settings
+
+    url = f"http://127.0.0.1:{get_settings().prefect_port}/api"
+    try:
+        if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+            os.environ["PREFECT_API_URL"] = url
+    except httpx.HTTPError:
+        pass
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    from ilp.settings import get_settings
+    from models.db import init_db
+
+    init_db()
+    print(f"database ready: {get_settings().sqlalchemy_url}")
+    return 0
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from intake.safety import csv_safe
+
+    print(
+        f"feed run {summary['feed_run_id']}: {summary['new']} new, {summary['changed']} changed, "
+        f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
+        f"{summary['rejected']} rejected; {summary['planned']} planned"
+    )
+    for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
+        print(f"  rejected {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
+    if summary["rejected"] > MAX_LISTED_REJECTIONS:
+        print(f"  ... and {summary['rejected'] - MAX_LISTED_REJECTIONS} more (see the artifact)")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a OneRoster zip/folder or a simple CSV, and plan every accepted enrollment."""
+    from intake.records import FeedError
+    from models.db import init_db
+
+    init_db()
+    use_local_prefect()
+    from flows.feed_import import import_feed
+
+    try:
+        summary = import_feed(path=str(args.path), today=args.today, progress=sys.stderr.isatty())
+    except FeedError as exc:
+        print(f"ilp import: error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(summary)
+    if summary["rejected"] and not args.allow_partial:
+        print(
+            f"ilp import: {summary['rejected']} row(s) rejected; the good rows were stored "
+            "(use --allow-partial to exit 0)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Plan every enrollment that has no current plan."""
+    from models.db import init_db
+
+    init_db()
+    use_local_prefect()
+    from flows.reconcile import reconcile
+
+    print(f"planned {reconcile()} enrollment(s)")
+    return 0
+
+
+def _configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="OneRoster .zip or folder, or a one-row-per-student CSV")
+    parser.add_argument(
+        "--allow-partial", action="store_true", help="exit 0 even when rows were rejected"
+    )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        help="the feed's date (withdrawals without an end date), default today",
+    )
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+COMMANDS = {
+    "import": (cmd_import, _configure_import),
+    "migrate": (cmd_migrate, _no_arguments),
+    "reconcile": (cmd_reconcile, _no_arguments),
+}
