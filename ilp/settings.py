@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     schools_dir: Path = Path("deployments/config/schools")
     apprise_config: Path = Path("deployments/config/apprise.yaml")
 
+    # --- Escalation sweep (models/sweep.py, flows/escalation.py, `ilp sweep`) ---------------
+    sweep_interval_minutes: float = 15  # the served deployment's schedule
+    sweep_batch_size: int = 50_000  # due steps per prepare transaction (one digest each)
+    sweep_lease_minutes: float = 10  # a claimed step is invisible to other sweeps this long
+    delivery_attempts: int = 3  # Apprise tries per target before the fallback target
+    delivery_backoff_seconds: float = 1.0  # wait before the 2nd try; then x factor
+    delivery_backoff_factor: float = 2.0
+    delivery_task_retries: int = 1  # Prefect retries of a send task that failed outright
+    # Staff with no notify_url and no Apprise YAML tag get this target ({sink_port}, {staff_id}).
+    default_notify_url: str = "json://127.0.0.1:{sink_port}/staff/{staff_id}"
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

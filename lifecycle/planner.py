@@ -6,6 +6,7 @@ give the same plan, and re-planning keeps what staff already completed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -13,6 +14,7 @@ from lifecycle.calendar import SchoolCalendar
 from lifecycle.policy import OWNER, SchoolPolicy
 from lifecycle.types import (
     CompletedStep,
+    EnglishLearner,
     Enrollment,
     Escalation,
     PlannedStep,
@@ -222,16 +224,31 @@ def escalation_schedule(
     )
 
 
-@lru_cache(maxsize=65536)
 def plan_enrollment(
     enrollment: Enrollment, calendar: SchoolCalendar, policy: SchoolPolicy
 ) -> tuple[PlannedStep, ...]:
-    """The ordered ILP year for one enrollment, each open step with its escalation schedule.
-
-    Memoized: inputs and output are immutable, and a district has far fewer distinct
-    (start, grade, status) combinations than students.
-    """
+    """The ordered ILP year for one enrollment, each open step with its escalation schedule."""
     validate(enrollment, calendar)
+    return _plan(plan_key(enrollment), calendar, policy)
+
+
+def plan_key(enrollment: Enrollment) -> Enrollment:
+    """The enrollment reduced to what changes its plan: the grade band (9-12 or not), whether
+    a returning status matters (only for a graduation plan), and EL or not (every category
+    gets the same steps). A district has far fewer such keys than students."""
+    high_school = enrollment.grade >= 9
+    return replace(
+        enrollment,
+        grade=9 if high_school else 0,
+        returning=enrollment.returning and high_school,
+        english_learner=EnglishLearner.ESL if enrollment.english_learner else None,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _plan(
+    enrollment: Enrollment, calendar: SchoolCalendar, policy: SchoolPolicy
+) -> tuple[PlannedStep, ...]:
     steps = _required_steps(enrollment, calendar)
     steps = _apply_completed(steps, enrollment.completed)
     steps = _apply_withdrawal(steps, enrollment.withdrawn)

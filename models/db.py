@@ -11,6 +11,7 @@ Engines are cached per URL. SQLite connections get WAL, a busy timeout and forei
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,8 +53,14 @@ def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable under WAL, far fewer fsyncs
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for feed-sized batches
     finally:
         cursor.close()
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _build_engine(url: str) -> Engine:
@@ -67,7 +74,7 @@ def _build_engine(url: str) -> Engine:
             Path(u.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
     else:
         kwargs["pool_pre_ping"] = True
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, json_serializer=_compact_json, **kwargs)
     if u.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine

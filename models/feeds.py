@@ -8,7 +8,7 @@ planner-relevant fields tells new, changed and unchanged apart, so a re-run chan
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +22,7 @@ from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
 from lifecycle.types import EnglishLearner, Role
 from lifecycle.types import Enrollment as PlannerEnrollment
+from models.bulk import insert_many
 from models.tables import (
     Assignment,
     Enrollment,
@@ -101,11 +102,25 @@ def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _ids_by_source(session: Session, table: Any, source_ids: Iterable[str]) -> dict[str, Any]:
+SCAN_THRESHOLD = 5000  # above this many keys, one pass over the table beats IN-list batches
+
+
+def _ids_by_source(
+    session: Session, table: Any, source_ids: Iterable[str], columns: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Stored rows by feed identity (all columns, or only `columns` plus id and source_id)."""
     found: dict[str, Any] = {}
-    wanted = list(set(source_ids))
-    for chunk in _chunks(wanted):
-        for row in session.execute(sa.select(table).where(table.c.source_id.in_(chunk))):
+    wanted = set(source_ids)
+    selected = (
+        [table.c.id, table.c.source_id, *(table.c[c] for c in columns)] if columns else [table]
+    )
+    if len(wanted) > SCAN_THRESHOLD:
+        for row in session.execute(sa.select(*selected)):
+            if row.source_id in wanted:
+                found[row.source_id] = row
+        return found
+    for chunk in _chunks(list(wanted)):
+        for row in session.execute(sa.select(*selected).where(table.c.source_id.in_(chunk))):
             found[row.source_id] = row
     return found
 
@@ -252,7 +267,7 @@ def _upsert_staff(
                 }
             )
     if inserts:
-        session.execute(sa.insert(t), inserts)
+        insert_many(session.connection(), t, inserts)
     wanted = {s.source_id for s in feed.staff} | {i["source_id"] for i in inserts}
     wanted |= {
         x for r in feed.enrollments for x in (*r.teacher_ids, r.counselor_id, r.esl_teacher_id) if x
@@ -287,12 +302,9 @@ def _upsert_students(
             }
         elif any(getattr(row, k) != v for k, v in values.items()):
             session.execute(sa.update(t).where(t.c.id == row.id).values(**values, updated_at=now))
-    if inserts:
-        session.execute(sa.insert(t), list(inserts.values()))
-    return {
-        k: v.id
-        for k, v in _ids_by_source(session, t, (r.student_source_id for r in records)).items()
-    }
+    insert_many(session.connection(), t, list(inserts.values()))
+    ids = _ids_by_source(session, t, (r.student_source_id for r in records), columns=("id",))
+    return {k: v.id for k, v in ids.items()}
 
 
 def _replace_assignments(
@@ -319,10 +331,17 @@ def _replace_assignments(
     if not wanted:
         return
     current: dict[tuple[int, str], dict[int, int]] = {}
-    students = list({s for s, _ in wanted})
-    for chunk in _chunks(students):
-        for row in session.execute(sa.select(t).where(t.c.student_id.in_(chunk))):
-            current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
+    students = {s for s, _ in wanted}
+    columns = (t.c.id, t.c.student_id, t.c.role, t.c.staff_id)
+    queries = (
+        [sa.select(*columns)]
+        if len(students) > SCAN_THRESHOLD
+        else [sa.select(*columns).where(t.c.student_id.in_(c)) for c in _chunks(list(students))]
+    )
+    for query in queries:
+        for row in session.execute(query):
+            if row.student_id in students:
+                current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
     inserts, stale = [], []
     for (student, role), staff in wanted.items():
         have = current.get((student, role), {})
@@ -332,8 +351,7 @@ def _replace_assignments(
             if s not in have
         ]
         stale += [row_id for s, row_id in have.items() if s not in staff]
-    if inserts:
-        session.execute(sa.insert(t), inserts)
+    insert_many(session.connection(), t, inserts)
     for chunk in _chunks(stale):
         session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
 
@@ -416,9 +434,8 @@ def _upsert_enrollments(
                 result.changed += 1
             changed.append((row.id, values))
     if inserts:
-        for chunk in _chunks(inserts, 5000):
-            session.execute(sa.insert(t), chunk)
-        created = _ids_by_source(session, t, (i["source_id"] for i in inserts))
+        insert_many(session.connection(), t, inserts)
+        created = _ids_by_source(session, t, (i["source_id"] for i in inserts), columns=("id",))
         result.created_ids = sorted(row.id for row in created.values())
         result.withdrawn += sum(1 for i in inserts if i["withdrawn_on"])
     for row_id, values in changed:

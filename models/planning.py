@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping
-from lifecycle.planner import plan_enrollment
+from lifecycle.planner import plan_enrollment, plan_key, validate
 from lifecycle.policy import SchoolPolicy, policy_from_mapping
 from lifecycle.types import (
     CompletedStep,
@@ -31,9 +31,10 @@ from lifecycle.types import (
 from lifecycle.types import (
     Enrollment as PlannerEnrollment,
 )
+from models.bulk import BulkInsert
 from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
 
-BATCH = 2000
+BATCH = 5000
 CLOSED = (StepStatus.COMPLETED.value,)
 
 
@@ -65,13 +66,8 @@ def school_rules(school: School | dict[str, Any]) -> tuple[SchoolCalendar, Schoo
     return _rules(json.dumps(calendar, sort_keys=True), json.dumps(policy or {}, sort_keys=True))
 
 
-@lru_cache(maxsize=8192)
-def _schedule_json(step: PlannedStep) -> str:
-    return json.dumps(escalations_to_json(step.escalations))
-
-
-def _step_values(step: PlannedStep) -> dict[str, Any]:
-    schedule = json.loads(_schedule_json(step))
+def _step_template(step: PlannedStep) -> dict[str, Any]:
+    """Column values of a planned step, built once per distinct step and shared (read-only)."""
     return {
         "kind": step.kind.value,
         "seq": step.seq,
@@ -80,9 +76,27 @@ def _step_values(step: PlannedStep) -> dict[str, Any]:
         "owner_role": step.owner.value,
         "opens": step.opens,
         "status": step.status.value,
-        "escalation_schedule": schedule,
+        "escalation_schedule": escalations_to_json(step.escalations),
         "next_action_at": step.escalations[0].at if step.escalations else None,
     }
+
+
+# Plans come memoized from the planner, so students with the same plan share one object; their
+# step templates (and the driver values of each template) are built once per process. Entries
+# hold the plan itself, so an id() is never reused while cached.
+_templates: dict[int, tuple[tuple[PlannedStep, ...], list[dict[str, Any]]]] = {}
+_driver_values: dict[tuple[str, int], tuple[Any, ...]] = {}
+CACHE_LIMIT = 50_000
+
+
+def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
+    cached = _templates.get(id(plan))
+    if cached is None:
+        if len(_templates) > CACHE_LIMIT:
+            _templates.clear()
+            _driver_values.clear()
+        cached = _templates[id(plan)] = (plan, [_step_template(step) for step in plan])
+    return cached[1]
 
 
 def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
@@ -193,35 +207,41 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
     owners = _owners(session, rows)
     coordinators = _coordinators(session, schools)
 
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[dict[str, Any], int, int | None]] = []
     updates: list[dict[str, Any]] = []
     cancels: list[int] = []
+    rules = {
+        school_id: school_rules({"calendar": school.calendar, "policy": school.policy})
+        for school_id, school in schools.items()
+    }
+    plans: dict[tuple[int, PlannerEnrollment], tuple[PlannedStep, ...]] = {}
     for row in rows:
-        school = schools[row.school_id]
-        calendar, policy = school_rules({"calendar": school.calendar, "policy": school.policy})
+        calendar, policy = rules[row.school_id]
         current = existing.get(row.id, [])
         completed = [st for st in current if st.status == StepStatus.COMPLETED.value]
-        plan = plan_enrollment(planner_input(row, completed), calendar, policy)
+        enrollment = planner_input(row, completed)
+        key = (row.school_id, plan_key(enrollment))
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = plan_enrollment(enrollment, calendar, policy)
+        else:
+            validate(enrollment, calendar)
         by_key = {(StepKind(st.kind), st.seq): st for st in current}
         planned_keys = set()
-        for step in plan:
+        for step, template in zip(plan, _plan_templates(plan), strict=True):
             planned_keys.add(step.key)
             stored = by_key.get(step.key)
             if stored is not None and stored.status == StepStatus.COMPLETED.value:
                 continue
-            values = _step_values(step)
-            owner_role = step.owner.value
             if step.owner is Role.ILP_COORDINATOR:
-                values["owner_staff_id"] = coordinators.get(row.school_id)
+                owner = coordinators.get(row.school_id)
             else:
-                values["owner_staff_id"] = owners.get((row.student_id, owner_role))
+                owner = owners.get((row.student_id, step.owner.value))
             if stored is None:
-                values["enrollment_id"] = row.id
-                values["rungs_sent"] = 0
-                values["created_at"] = now
-                values["updated_at"] = now
-                inserts.append(values)
-            elif _changed(stored, values):
+                inserts.append((template, row.id, owner))
+                continue
+            values = {**template, "owner_staff_id": owner}
+            if _changed(stored, values):
                 same_ladder = stored.escalation_schedule == values["escalation_schedule"]
                 values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
                 if same_ladder:
@@ -240,7 +260,7 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
         counts.enrollments += 1
 
     if inserts:
-        session.execute(sa.insert(s), inserts)
+        _insert_steps(session, s, inserts, now)
         counts.steps_inserted += len(inserts)
     for values in updates:
         step_id = values.pop("_id")
@@ -258,6 +278,40 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
         .where(e.c.id.in_([r.id for r in rows]))
         .values(planned_fingerprint=e.c.fingerprint, planned_at=now)
     )
+
+
+TEMPLATE_COLUMNS = (
+    "kind",
+    "seq",
+    "due",
+    "required",
+    "owner_role",
+    "opens",
+    "status",
+    "escalation_schedule",
+    "next_action_at",
+)
+ROW_COLUMNS = ("enrollment_id", "owner_staff_id", "rungs_sent", "created_at", "updated_at")
+
+
+def _insert_steps(
+    session: Session,
+    table: Any,
+    inserts: list[tuple[dict[str, Any], int, int | None]],
+    now: datetime,
+) -> None:
+    """New steps: each distinct template is converted once, each row is a tuple concat."""
+    bulk = BulkInsert(session.connection(), table, TEMPLATE_COLUMNS + ROW_COLUMNS)
+    stamp = bulk.process((now, now), start=len(TEMPLATE_COLUMNS) + 3)
+    dialect = session.connection().dialect.name
+    rows = []
+    for template, enrollment_id, owner in inserts:
+        head = _driver_values.get((dialect, id(template)))
+        if head is None:
+            head = bulk.process([template[c] for c in TEMPLATE_COLUMNS])
+            _driver_values[(dialect, id(template))] = head
+        rows.append((*head, enrollment_id, owner, 0, *stamp))
+    bulk.execute(rows)
 
 
 def _changed(stored: Any, values: dict[str, Any]) -> bool:

@@ -341,19 +341,23 @@ TABLES: tuple[type[SQLModel], ...] = (
 
 
 def escalations_to_json(escalations: tuple[Escalation, ...] | list[Escalation]) -> list[dict]:
-    """The planner's ladder as stored in ``Step.escalation_schedule``."""
+    """The planner's ladder as stored in ``Step.escalation_schedule``.
+
+    Compact on purpose (a district stores millions of these): ``at`` is UTC to the minute
+    (rungs fire at the opening of a sending window), ``attempt_day`` only when set.
+    """
     out = []
     for e in escalations:
         if e.at.utcoffset() is None:
             raise ValueError("escalation times must be timezone-aware")
-        out.append(
-            {
-                "level": e.level,
-                "at": e.at.astimezone(UTC).isoformat(),
-                "notify": [Role(r).value for r in e.notify],
-                "attempt_day": e.attempt_day,
-            }
-        )
+        rung: dict[str, Any] = {
+            "level": e.level,
+            "at": e.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+            "notify": [Role(r).value for r in e.notify],
+        }
+        if e.attempt_day is not None:
+            rung["attempt_day"] = e.attempt_day
+        out.append(rung)
     return out
 
 

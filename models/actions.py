@@ -1,0 +1,701 @@
+"""What staff do to a step: acknowledge, complete, snooze, log a contact attempt.
+
+Plain functions on a SQLModel ``Session``: no Prefect, no HTTP, no clock (``Actor.now`` is the
+time). Each action
+
+1. locks the step row (``FOR UPDATE`` on PostgreSQL; on SQLite a no-op write takes the database
+   write lock first, so two clicks at once are serialised instead of failing),
+2. checks who may act (:func:`may_act`) and that the step is still open,
+3. changes the step (and writes the ``Note`` / ``ContactAttempt`` rows),
+4. writes one ``AuditEvent`` (actor, time, IP, user agent, before, after) in the same
+   transaction,
+5. returns an :class:`ActionOutcome`.
+
+The caller commits, then emits the Prefect event named by ``ActionOutcome.event`` (see
+``tasks.events.emit_step_event``). An action on a step that is no longer open, or one that would
+change nothing (the same acknowledgment again, the same form submitted twice), changes nothing
+and returns an outcome with ``already_done=True``.
+
+Who may act on a step (the token-permission rule): the step's owner (``owner_staff_id``), or an
+active staff member holding a role the step escalates to (ILP coordinator, principal, regional
+VP: a role named in the step's stored escalation schedule) at the enrollment's school. A regional
+VP without a school (``school_id`` NULL) is district-wide. Inactive staff may do nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pendulum
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from lifecycle.calendar import SchoolCalendar
+from lifecycle.escalation import acknowledge_pause_until, snooze_until
+from lifecycle.policy import SchoolPolicy
+from lifecycle.types import Role, StepKind, StepStatus
+from models.planning import PlanCounts, plan_enrollments, school_rules
+from models.tables import (
+    AuditEvent,
+    ContactAttempt,
+    ContactMethod,
+    Enrollment,
+    EnrollmentStatus,
+    Note,
+    School,
+    Staff,
+    Step,
+    Student,
+)
+
+ESCALATION_ROLES = (Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP)
+MAX_ANSWER_CHARS = 5000
+MAX_NOTES_CHARS = 2000
+MAX_REF_CHARS = 500
+UNSUCCESSFUL = "contact_unsuccessful"
+CONTACT_MADE = "contact_made"
+_SUBMISSION = re.compile(r"^[0-9a-f]{16,64}$")
+_REF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
+
+
+# --- errors and results -------------------------------------------------------------------
+
+
+class ActionError(ValueError):
+    """The action cannot be done. ``str(err)`` is fit to show to the person who asked."""
+
+
+class StepNotFound(ActionError):
+    pass
+
+
+class NotPermitted(ActionError):
+    pass
+
+
+class InvalidInput(ActionError):
+    """The form is incomplete or wrong; ``field`` names the offending field when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, when, and from where. ``submission`` is a form's one-time id: the same form
+    submitted twice (a double click, a browser refresh) changes nothing the second time."""
+
+    staff_id: int
+    now: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    submission: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    action: str  # acknowledge | complete | snooze | contact_attempt
+    step_id: int
+    changed: bool
+    message: str
+    already_done: bool = False
+    event: str | None = None  # completed | acknowledged | snoozed: emit after commit
+    enrollment_id: int | None = None
+    school_source_id: str | None = None
+    audit_id: int | None = None
+    completed: bool = False
+    replanned: PlanCounts | None = None
+    after: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the forms: what each kind of step asks for --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str
+    label: str
+    required: bool = True
+    multiline: bool = True
+    max_chars: int = MAX_ANSWER_CHARS
+
+
+QUARTER_QUESTIONS = (
+    Question("action", "The individualized action"),
+    Question("communicated", "How it was communicated to the student and learning coach"),
+    Question("follow_up", "Follow-up or staff needed"),
+    Question("resources", "Resources, interventions or instruction involved"),
+)
+SYNOPSIS_QUESTIONS = (
+    Question("support", "Support the student received"),
+    Question("successes", "Successes"),
+    Question("continuing_goals", "Goals that continue"),
+)
+WELCOME_NOTE_QUESTIONS = (
+    Question("note", "Welcome note (what you shared and agreed)", required=False),
+)
+EL_QUESTIONS = (Question("summary", "Short summary of the update (optional)", required=False),)
+GRADUATION_QUESTIONS = (
+    Question(
+        "external_ref",
+        "Reference to the plan in the state system (URL or ID)",
+        multiline=False,
+        max_chars=MAX_REF_CHARS,
+    ),
+)
+QUARTER_KINDS = (StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE)
+CONFIRM_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW, StepKind.PARENT_COPY)
+REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
+
+
+def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
+    """The text fields the completion form of this kind of step shows."""
+    kind = StepKind(kind)
+    if kind in QUARTER_KINDS:
+        return QUARTER_QUESTIONS
+    if kind is StepKind.SYNOPSIS:
+        return SYNOPSIS_QUESTIONS
+    if kind is StepKind.WELCOME_NOTE:
+        return WELCOME_NOTE_QUESTIONS
+    if kind is StepKind.GRADUATION_PLAN:
+        return GRADUATION_QUESTIONS
+    if kind in (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW):
+        return EL_QUESTIONS
+    return ()
+
+
+def _text(form: Mapping[str, Any], question: Question) -> str:
+    raw = form.get(question.key)
+    value = "" if raw is None else str(raw)
+    if "\x00" in value:
+        raise InvalidInput(f"{question.label}: contains a NUL character", question.key)
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > question.max_chars:
+        raise InvalidInput(
+            f"{question.label}: too long ({len(value)} characters, at most {question.max_chars})",
+            question.key,
+        )
+    if question.required and not value:
+        raise InvalidInput(f"Missing answer: {question.label}", question.key)
+    return value
+
+
+def _answers(form: Mapping[str, Any], questions: tuple[Question, ...]) -> dict[str, str]:
+    answers = {q.key: _text(form, q) for q in questions}
+    return {k: v for k, v in answers.items() if v}
+
+
+def _confirmed(form: Mapping[str, Any]) -> None:
+    if str(form.get("confirm", "")).strip().lower() not in ("yes", "on", "true", "1"):
+        raise InvalidInput("Tick the box to confirm it is done", "confirm")
+
+
+def parse_external_ref(text: str) -> str:
+    """A URL (http/https with a host) or an ID (letters, digits and . _ : / # -)."""
+    value = text.strip()
+    if value.lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or not parts.netloc or any(c.isspace() for c in value):
+            raise InvalidInput(f"{value[:80]!r} is not a valid URL", "external_ref")
+        return value
+    if not _REF_ID.match(value):
+        raise InvalidInput(
+            "Give the plan's URL (https://...) or its ID (letters, digits and . _ : / # -)",
+            "external_ref",
+        )
+    return value
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def escalation_roles(step: Step) -> set[str]:
+    """The escalation roles (coordinator, principal, RVP) the step's ladder notifies."""
+    named = {str(r) for rung in (step.escalation_schedule or []) for r in rung.get("notify", ())}
+    return named & {r.value for r in ESCALATION_ROLES}
+
+
+def may_act(staff: Staff | None, step: Step, enrollment: Enrollment) -> bool:
+    """The token-permission rule (see the module docstring)."""
+    if staff is None or not staff.active:
+        return False
+    if step.owner_staff_id is not None and step.owner_staff_id == staff.id:
+        return True
+    for role in escalation_roles(step) & set(staff.roles or ()):
+        if role == Role.REGIONAL_VP.value and staff.school_id is None:
+            return True
+        if staff.school_id is not None and staff.school_id == enrollment.school_id:
+            return True
+    return False
+
+
+def is_open(step: Step, enrollment: Enrollment) -> bool:
+    return step.status == StepStatus.OPEN and enrollment.status != EnrollmentStatus.WITHDRAWN
+
+
+def closed_reason(step: Step, enrollment: Enrollment) -> str:
+    if step.status == StepStatus.COMPLETED:
+        when = f" on {step.completed_on:%a %d %b %Y}" if step.completed_on else ""
+        return f"Already done: this step was completed{when}. Nothing was changed."
+    if enrollment.status == EnrollmentStatus.WITHDRAWN or step.status in (
+        StepStatus.CANCELLED,
+        StepStatus.MISSED,
+    ):
+        return "This step is no longer open (the student withdrew or the plan changed)."
+    return "This step is no longer open."
+
+
+@dataclass
+class StepContext:
+    step: Step
+    enrollment: Enrollment
+    school: School
+    student: Student
+    staff: Staff | None
+    calendar: SchoolCalendar
+    policy: SchoolPolicy
+
+    @property
+    def open(self) -> bool:
+        return is_open(self.step, self.enrollment)
+
+    @property
+    def student_ref(self) -> str:
+        return f"{self.student.initials or '?'} #{self.student.id}"
+
+    def local_today(self, now: datetime) -> date:
+        return self.calendar.local_date(now)
+
+
+def load_step(session: Session, step_id: int, staff_id: int, *, lock: bool = False) -> StepContext:
+    """The step with what an action or a page needs; raises StepNotFound / NotPermitted."""
+    if lock:
+        _lock_step(session, step_id)
+    query = select(Step).where(Step.id == step_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    step = session.exec(query).first()
+    if step is None:
+        raise StepNotFound("This step does not exist (any more).")
+    enrollment = session.get(Enrollment, step.enrollment_id)
+    school = session.get(School, enrollment.school_id) if enrollment else None
+    student = session.get(Student, enrollment.student_id) if enrollment else None
+    if enrollment is None or school is None or student is None:
+        raise StepNotFound("This step's enrollment no longer exists.")
+    staff = session.get(Staff, staff_id)
+    if not may_act(staff, step, enrollment):
+        raise NotPermitted(
+            "This link is not for a step you are responsible for. Nothing was changed."
+        )
+    calendar, policy = school_rules(school)
+    return StepContext(step, enrollment, school, student, staff, calendar, policy)
+
+
+def _lock_step(session: Session, step_id: int) -> None:
+    """On SQLite, take the write lock before reading (a no-op update), so that a concurrent
+    action waits for ours instead of failing when it upgrades its read to a write."""
+    if session.get_bind().dialect.name == "sqlite":
+        t = Step.__table__  # type: ignore[attr-defined]
+        session.execute(sa.update(t).where(t.c.id == step_id).values(updated_at=t.c.updated_at))
+
+
+def failed_attempts(session: Session, enrollment_id: int) -> int:
+    """Failed contact attempts logged on the enrollment's welcome-call step(s)."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count(ContactAttempt.id))  # type: ignore[arg-type]
+            .join(Step, Step.id == ContactAttempt.step_id)  # type: ignore[arg-type]
+            .where(
+                Step.enrollment_id == enrollment_id,
+                Step.kind == StepKind.WELCOME_CALL,
+                ContactAttempt.succeeded.is_(False),  # type: ignore[attr-defined]
+            )
+        ).scalar_one()
+    )
+
+
+def attempts_for(session: Session, step_id: int) -> list[ContactAttempt]:
+    return list(
+        session.exec(
+            select(ContactAttempt)
+            .where(ContactAttempt.step_id == step_id)
+            .order_by(ContactAttempt.at, ContactAttempt.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+# --- snapshots and audit -----------------------------------------------------------------
+
+SNAPSHOT_FIELDS = (
+    "status",
+    "completed_on",
+    "completed_by",
+    "next_action_at",
+    "acknowledged_until",
+    "snoozed_until",
+    "external_ref",
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def snapshot(step: Step) -> dict[str, Any]:
+    return {name: _plain(getattr(step, name)) for name in SNAPSHOT_FIELDS}
+
+
+def _submission(actor: Actor) -> str | None:
+    sub = (actor.submission or "").strip().lower()
+    return sub if _SUBMISSION.match(sub) else None
+
+
+def _seen(session: Session, step_id: int, actor: Actor) -> bool:
+    sub = _submission(actor)
+    if sub is None:
+        return False
+    found = session.exec(
+        select(AuditEvent.id).where(
+            AuditEvent.step_id == step_id, AuditEvent.detail == f"submission {sub}"
+        )
+    ).first()
+    return found is not None
+
+
+def _audit(
+    session: Session,
+    ctx: StepContext,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> int:
+    sub = _submission(actor)
+    event = AuditEvent(
+        at=actor.now,
+        actor_staff_id=actor.staff_id,
+        action=action,
+        step_id=ctx.step.id,
+        ip=(actor.ip or None) and actor.ip[:64],  # type: ignore[index]
+        user_agent=(actor.user_agent or None) and actor.user_agent[:512],  # type: ignore[index]
+        before=before,
+        after=after,
+        detail=f"submission {sub}" if sub else None,
+    )
+    session.add(event)
+    session.flush()
+    assert event.id is not None
+    return event.id
+
+
+def _noop(ctx: StepContext, action: str, message: str) -> ActionOutcome:
+    return ActionOutcome(
+        action=action,
+        step_id=int(ctx.step.id or 0),
+        changed=False,
+        message=message,
+        already_done=True,
+        enrollment_id=ctx.enrollment.id,
+        school_source_id=ctx.school.source_id,
+        after=snapshot(ctx.step),
+    )
+
+
+def _begin(
+    session: Session, step_id: int, actor: Actor, action: str
+) -> StepContext | ActionOutcome:
+    ctx = load_step(session, step_id, actor.staff_id, lock=True)
+    if not ctx.open:
+        return _noop(ctx, action, closed_reason(ctx.step, ctx.enrollment))
+    if _seen(session, step_id, actor):
+        return _noop(ctx, action, "Already done: this form was already submitted.")
+    return ctx
+
+
+def _done(
+    ctx: StepContext,
+    action: str,
+    message: str,
+    audit_id: int,
+    event: str | None,
+    **extra: Any,
+) -> ActionOutcome:
+    return ActionOutcome(
+        action=action,
+        step_id=int(ctx.step.id or 0),
+        changed=True,
+        message=message,
+        event=event,
+        enrollment_id=ctx.enrollment.id,
+        school_source_id=ctx.school.source_id,
+        audit_id=audit_id,
+        after=snapshot(ctx.step),
+        **extra,
+    )
+
+
+def _local_text(ctx: StepContext, moment: datetime) -> str:
+    """'Tue 6 Oct 2026, 07:00' in the school's time zone."""
+    local = moment.astimezone(pendulum.timezone(ctx.calendar.timezone))
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+# --- the actions ---------------------------------------------------------------------------
+
+
+def acknowledge(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
+    """Pause escalation for the school's acknowledgment pause; it resumes afterwards."""
+    ctx = _begin(session, step_id, actor, "acknowledge")
+    if isinstance(ctx, ActionOutcome):
+        return ctx
+    step = ctx.step
+    until = acknowledge_pause_until(actor.now, ctx.calendar, ctx.policy)
+    if step.acknowledged_until is not None and step.acknowledged_until >= until:
+        return _noop(
+            ctx,
+            "acknowledge",
+            "Already acknowledged: reminders are paused until "
+            f"{_local_text(ctx, step.acknowledged_until)}. Nothing was changed.",
+        )
+    before = snapshot(step)
+    step.acknowledged_until = until
+    if step.next_action_at is not None:
+        step.next_action_at = max(step.next_action_at, until)
+    session.add(step)
+    session.flush()
+    audit_id = _audit(session, ctx, actor, "step.acknowledged", before, snapshot(step))
+    return _done(
+        ctx,
+        "acknowledge",
+        f"Acknowledged. Reminders and escalation pause until {_local_text(ctx, until)}, "
+        "then resume if the step is still open.",
+        audit_id,
+        "acknowledged",
+    )
+
+
+def snooze(session: Session, step_id: int, actor: Actor, until: date | str) -> ActionOutcome:
+    """Hold reminders until `until`, which may not be after the due date (nor in the past)."""
+    ctx = _begin(session, step_id, actor, "snooze")
+    if isinstance(ctx, ActionOutcome):
+        return ctx
+    step = ctx.step
+    day = parse_date(until, "until")
+    today = ctx.local_today(actor.now)
+    if day > step.due:
+        raise InvalidInput(
+            f"You can snooze until the due date ({step.due:%a %d %b %Y}) at the latest; "
+            f"{day:%a %d %b %Y} is after it.",
+            "until",
+        )
+    if day < today:
+        raise InvalidInput(f"{day:%a %d %b %Y} is in the past; pick today or later.", "until")
+    if step.snoozed_until == day:
+        return _noop(
+            ctx, "snooze", f"Already snoozed until {day:%a %d %b %Y}. Nothing was changed."
+        )
+    before = snapshot(step)
+    step.snoozed_until = day
+    if step.next_action_at is not None:
+        step.next_action_at = max(
+            step.next_action_at, snooze_until(day, step.due, ctx.calendar, ctx.policy)
+        )
+    session.add(step)
+    session.flush()
+    audit_id = _audit(session, ctx, actor, "step.snoozed", before, snapshot(step))
+    return _done(
+        ctx,
+        "snooze",
+        f"Snoozed. Reminders are held until {day:%a %d %b %Y}.",
+        audit_id,
+        "snoozed",
+    )
+
+
+def parse_date(value: date | str, field_name: str) -> date:
+    if isinstance(value, date):
+        return value
+    text = str(value or "").strip()
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("Pick a date (YYYY-MM-DD).", field_name) from None
+
+
+def _finish(ctx: StepContext, actor: Actor) -> None:
+    step = ctx.step
+    step.status = StepStatus.COMPLETED
+    step.completed_on = ctx.local_today(actor.now)
+    step.completed_by = actor.staff_id
+    step.next_action_at = None
+
+
+def complete(
+    session: Session, step_id: int, actor: Actor, form: Mapping[str, Any]
+) -> ActionOutcome:
+    """Complete the step with its kind's form. A welcome call's form logs a contact attempt
+    (see :func:`log_contact_attempt`); every other kind is validated and completed here."""
+    ctx = _begin(session, step_id, actor, "complete")
+    if isinstance(ctx, ActionOutcome):
+        return ctx
+    step = ctx.step
+    kind = StepKind(step.kind)
+    if kind is StepKind.WELCOME_CALL:
+        return _log_attempt(session, ctx, actor, form)
+
+    variant: str | None = None
+    if kind in QUARTER_KINDS or kind is StepKind.SYNOPSIS:
+        answers = _answers(form, questions_for(kind))
+    elif kind is StepKind.WELCOME_NOTE:
+        variant = str(form.get("variant") or CONTACT_MADE).strip()
+        if variant not in (CONTACT_MADE, UNSUCCESSFUL):
+            raise InvalidInput("Choose which welcome note this is", "variant")
+        answers = _answers(form, WELCOME_NOTE_QUESTIONS)
+        if variant == CONTACT_MADE and not answers.get("note"):
+            raise InvalidInput(f"Missing answer: {WELCOME_NOTE_QUESTIONS[0].label}", "note")
+        if variant == UNSUCCESSFUL:
+            failed = failed_attempts(session, ctx.enrollment.id or 0)
+            needed = ctx.policy.welcome_call_min_attempts
+            if failed < needed:
+                raise InvalidInput(
+                    f'"Contact unsuccessful after {needed}+ attempts" needs at least {needed} '
+                    f"failed contact attempts logged on the welcome call; {failed} "
+                    f"{'is' if failed == 1 else 'are'} logged.",
+                    "variant",
+                )
+            answers["failed_attempts"] = str(failed)
+    elif kind is StepKind.GRADUATION_PLAN:
+        answers = _answers(form, GRADUATION_QUESTIONS)
+        answers["external_ref"] = parse_external_ref(answers["external_ref"])
+    elif kind in CONFIRM_KINDS:
+        _confirmed(form)
+        answers = _answers(form, questions_for(kind))
+        answers["confirmed"] = "yes"
+    else:  # pragma: no cover - every StepKind is handled above
+        raise InvalidInput(f"{kind.value} steps cannot be completed here")
+
+    before = snapshot(step)
+    _finish(ctx, actor)
+    if kind is StepKind.GRADUATION_PLAN:
+        step.external_ref = answers["external_ref"]
+    session.add(step)
+    note = Note(
+        step_id=step.id,  # type: ignore[arg-type]
+        kind=kind,
+        answers=answers,
+        variant=variant,
+        author_staff_id=actor.staff_id,
+        created_at=actor.now,
+    )
+    session.add(note)
+    session.flush()
+    replanned = None
+    if kind in REPLAN_KINDS:
+        replanned = plan_enrollments(session, [ctx.enrollment.id or 0], now=actor.now)
+    after = snapshot(step) | {"note_id": note.id, "variant": variant}
+    audit_id = _audit(session, ctx, actor, "step.completed", before, after)
+    return _done(
+        ctx,
+        "complete",
+        "Completed. Reminders and escalation for this step have stopped.",
+        audit_id,
+        "completed",
+        completed=True,
+        replanned=replanned,
+    )
+
+
+def log_contact_attempt(
+    session: Session,
+    step_id: int,
+    actor: Actor,
+    *,
+    succeeded: bool,
+    method: ContactMethod | str,
+    notes: str | None = None,
+) -> ActionOutcome:
+    """Log one welcome-call contact attempt. The step completes when an attempt succeeds or
+    when the failed attempts reach the school's minimum (5 by default)."""
+    ctx = _begin(session, step_id, actor, "contact_attempt")
+    if isinstance(ctx, ActionOutcome):
+        return ctx
+    form = {"outcome": "succeeded" if succeeded else "failed", "method": method, "notes": notes}
+    return _log_attempt(session, ctx, actor, form)
+
+
+def _log_attempt(
+    session: Session, ctx: StepContext, actor: Actor, form: Mapping[str, Any]
+) -> ActionOutcome:
+    step = ctx.step
+    if StepKind(step.kind) is not StepKind.WELCOME_CALL:
+        raise InvalidInput("Contact attempts are logged on welcome calls only")
+    outcome = str(form.get("outcome") or "").strip()
+    if outcome not in ("succeeded", "failed"):
+        raise InvalidInput("Say whether the contact attempt succeeded or failed", "outcome")
+    method_text = str(form.get("method") or "").strip()
+    try:
+        method = ContactMethod(method_text)
+    except ValueError:
+        choices = ", ".join(m.value.replace("_", " ") for m in ContactMethod)
+        raise InvalidInput(f"Choose how you tried to make contact ({choices})", "method") from None
+    notes = _text(form, Question("notes", "Notes", required=False, max_chars=MAX_NOTES_CHARS))
+
+    before = snapshot(step)
+    attempt = ContactAttempt(
+        step_id=step.id,  # type: ignore[arg-type]
+        at=actor.now,
+        succeeded=outcome == "succeeded",
+        method=method,
+        staff_id=actor.staff_id,
+        notes=notes or None,
+    )
+    session.add(attempt)
+    session.flush()
+    failed = failed_attempts(session, ctx.enrollment.id or 0)
+    needed = ctx.policy.welcome_call_min_attempts
+    completes = attempt.succeeded or failed >= needed
+    if completes:
+        _finish(ctx, actor)
+        session.add(step)
+        session.flush()
+    if attempt.succeeded:
+        message = "Contact logged as successful. The welcome call is complete."
+    elif completes:
+        message = (
+            f"Failed attempt logged ({failed} of {needed}). The welcome call is complete; you "
+            "can now file the welcome note as “contact unsuccessful”."
+        )
+    else:
+        message = f"Failed attempt logged ({failed} of {needed} needed before the call can close)."
+    after = snapshot(step) | {
+        "contact_attempt": {
+            "id": attempt.id,
+            "succeeded": attempt.succeeded,
+            "method": method.value,
+            "failed_attempts": failed,
+        }
+    }
+    audit_id = _audit(session, ctx, actor, "step.contact_attempt", before, after)
+    return _done(
+        ctx,
+        "contact_attempt",
+        message,
+        audit_id,
+        "completed" if completes else None,
+        completed=completes,
+    )

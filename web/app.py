@@ -1,0 +1,571 @@
+"""The staff web app: the pages behind the links in messages, and the personal task list.
+
+    GET|HEAD /a/{token}   shows what the link will do, with a confirm form. Changes nothing and
+                          submits nothing by itself (no scripts at all: the Content-Security-Policy
+                          forbids them), because mail scanners fetch links and run pages.
+    POST     /a/{token}   does it: acknowledge / complete / snooze (steps/actions in
+                          models/actions.py), commits, then emits the Prefect event.
+    GET|HEAD /            a short "open a link from your message" page
+    GET|HEAD /healthz     {"ok": true}
+    GET|HEAD /static/app.css
+    POST     /enrollments from web/webhook.py, when that module exists
+
+The token in the URL path is the only credential: forms carry it in their action URL and use no
+cookies, so a POST cannot be forged without the link itself. Tokens are HMAC-signed, expiring,
+and scoped to one staff member, one action and one step or one digest's steps ("tasks" tokens
+name no step and open the task list, whose forms post to per-step tokens minted on the page).
+Who may act on a step is `models.actions.may_act`: the owner, or a coordinator / principal /
+RVP the step escalates to at that school.
+
+Every malformed request gets a 4xx page, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session, select
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ilp.settings import Settings, get_settings
+from lifecycle.types import StepStatus
+from models import actions
+from models.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
+from models.db import session_scope
+from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
+from notifications.tokens import (
+    TokenClaims,
+    TokenExpired,
+    TokenTampered,
+    refuse_default_secret,
+    sign_token,
+    verify_token,
+)
+from web import views
+
+logger = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 256 * 1024
+MAX_TOKEN_CHARS = 4096
+MAX_FIELDS = 64
+MAX_STEPS = 500  # step ids in one (digest) token
+MAX_ID = 2**63 - 1  # database integer range
+TASK_LIST_LIMIT = 300
+
+Clock = Callable[[], datetime]
+Emitter = Callable[..., Any]
+
+SECURITY_HEADERS = {
+    # No scripts at all: nothing on a page can submit a form by itself.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    # The token is in the URL: never send it on as a referrer, never cache the page.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+class PageError(Exception):
+    """Stop and show an error page with this status."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    settings: Settings
+    db_url: str
+    secret: str
+    clock: Clock
+    emit: Emitter | None
+
+
+def _default_emit(kind: str, step_id: int, **kwargs: Any) -> Any:
+    from tasks.events import emit_step_event
+
+    return emit_step_event(kind, step_id, **kwargs)  # type: ignore[arg-type]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db_url: str | None = None,
+    clock: Clock | None = None,
+    emit: Emitter | None = _default_emit,
+) -> FastAPI:
+    """The web app. Raises `InsecureSecretError` when the default secret is used outside dev
+    mode. `clock` (default: the real time) and `emit` (default: Prefect events via
+    `tasks.events.emit_step_event`; None: no events) are there for tests."""
+    settings = settings or get_settings()
+    refuse_default_secret(settings.secret_key, settings.dev_mode)
+    config = WebConfig(
+        settings=settings,
+        db_url=db_url or settings.sqlalchemy_url,
+        secret=settings.secret_key,
+        clock=clock or utcnow,
+        emit=emit,
+    )
+    app = FastAPI(
+        title="ILP web",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.dev_mode else None,
+    )
+    app.state.web = config
+    app.state.settings = settings  # for routers (e.g. web/webhook.py): use these, not defaults
+    app.state.db_url = config.db_url
+    _install_handlers(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    def index(request: Request) -> Response:
+        return views.render(
+            "message.html.j2",
+            title="ILP tasks",
+            heading="ILP tasks",
+            message="Open a link from one of your ILP messages to act on a step, or your "
+            "personal task list link to see everything that is open.",
+            tone="info",
+            root=_root(request),
+        )
+
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @app.api_route("/static/app.css", methods=["GET", "HEAD"], include_in_schema=False)
+    def stylesheet() -> Response:
+        return Response(views.stylesheet(), media_type="text/css")
+
+    @app.api_route("/a/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+    def action_page(request: Request, token: str) -> Response:
+        return _guard(request, lambda: _show(request, config, token))
+
+    @app.post("/a/{token}", include_in_schema=False)
+    async def action_post(request: Request, token: str) -> Response:
+        try:
+            form = await _read_form(request)
+        except PageError as exc:
+            return _error_page(request, exc)
+        return await run_in_threadpool(_guard, request, lambda: _act(request, config, token, form))
+
+    try:
+        from web.webhook import router as webhook_router
+    except ModuleNotFoundError as exc:  # the webhook is optional until it exists
+        if exc.name != "web.webhook":
+            raise
+    else:
+        app.include_router(webhook_router)
+    return app
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _wants_json(request: Request) -> bool:
+    """API callers (the webhook) get JSON errors; people get pages."""
+    ctype = request.headers.get("content-type", "")
+    accept = request.headers.get("accept", "")
+    return not request.url.path.startswith("/a/") and (
+        "json" in ctype or ("json" in accept and "html" not in accept)
+    )
+
+
+def _error_page(request: Request, exc: PageError) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+    return views.render(
+        "message.html.j2",
+        exc.status_code,
+        title=exc.title,
+        heading=exc.title,
+        message=exc.message,
+        tone="error",
+        root=_root(request),
+    )
+
+
+def _guard(request: Request, fn: Callable[[], Response]) -> Response:
+    try:
+        return fn()
+    except PageError as exc:
+        return _error_page(request, exc)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Method not allowed"}
+        title = titles.get(exc.status_code, "Request refused")
+        message = {
+            404: "There is nothing at this address. Open a link from one of your ILP messages.",
+            405: "This address does not accept that kind of request.",
+        }.get(exc.status_code, str(exc.detail))
+        response = _error_page(request, PageError(exc.status_code, title, message))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):  # API callers keep FastAPI's detailed 422
+            return await request_validation_exception_handler(request, exc)
+        return _error_page(request, PageError(400, "Bad request", "The request is malformed."))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error_page(
+            request, PageError(500, "Something went wrong", "Nothing was changed. Try again.")
+        )
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """A url-encoded form, read with limits. Other bodies are refused with a 4xx."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise PageError(400, "Bad request", "The request's Content-Length is malformed.")
+        if int(length) > MAX_FORM_BYTES:
+            raise PageError(413, "Too large", "The form is too large.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PageError(413, "Too large", "The form is too large.")
+    if not body:
+        return {}
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise PageError(415, "Unsupported form", "Send the form as a normal web form.")
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise PageError(400, "Bad request", "The form could not be read.") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            raise PageError(400, "Bad request", "The form contains a NUL character.")
+        form.setdefault(key, value)
+    return form
+
+
+def _claims(config: WebConfig, token: str, now: datetime) -> TokenClaims:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise PageError(400, "Link not valid", "This link is not valid (too long).")
+    try:
+        claims = verify_token(config.secret, token, now=now)
+    except TokenExpired as exc:
+        raise PageError(410, "Link expired", str(exc).capitalize()) from None
+    except TokenTampered as exc:
+        raise PageError(
+            400, "Link not valid", f"{str(exc).capitalize()}. Nothing was changed."
+        ) from None
+    ids = (claims.staff_id, *claims.step_ids)
+    if len(claims.step_ids) > MAX_STEPS or not all(0 < i <= MAX_ID for i in ids):
+        raise PageError(400, "Link not valid", "This link is not valid (bad ids).")
+    return claims
+
+
+def _staff(session: Session, claims: TokenClaims) -> Staff:
+    staff = session.get(Staff, claims.staff_id)
+    if staff is None or not staff.active:
+        raise PageError(403, "Not allowed", "This link is not valid for any active staff member.")
+    return staff
+
+
+def _mint(config: WebConfig, claims: TokenClaims, action: str, step_id: int) -> str:
+    """A per-step token for a form on the task list; it expires with the task-list link."""
+    return sign_token(
+        config.secret,
+        staff_id=claims.staff_id,
+        action=action,
+        step_ids=(step_id,),
+        expires_at=claims.expires_at,
+    )
+
+
+def _back_token(config: WebConfig, raw: str | None, staff_id: int, now: datetime) -> str | None:
+    """A task-list token passed along so result pages can link back; ignored unless valid."""
+    if not raw or len(raw) > MAX_TOKEN_CHARS:
+        return None
+    try:
+        claims = verify_token(config.secret, raw, now=now)
+    except (TokenExpired, TokenTampered):
+        return None
+    if claims.action != "tasks" or claims.staff_id != staff_id:
+        return None
+    return raw
+
+
+# --- GET: show, change nothing --------------------------------------------------------------
+
+
+def _show(request: Request, config: WebConfig, token: str) -> Response:
+    now = config.clock()
+    claims = _claims(config, token, now)
+    root = _root(request)
+    back = _back_token(config, request.query_params.get("back"), claims.staff_id, now)
+    with session_scope(config.db_url) as session:
+        staff = _staff(session, claims)
+        if claims.action == "tasks":
+            return _task_list(session, config, claims, staff, now, root, token)
+        cards = []
+        refused = missing = 0
+        for step_id in claims.step_ids:
+            try:
+                ctx = actions.load_step(session, step_id, staff.id or 0)
+            except StepNotFound:
+                missing += 1
+                continue
+            except NotPermitted:
+                refused += 1
+                continue
+            cards.append(views.step_view(session, ctx, now))
+        session.rollback()  # a GET never writes
+    if not cards:
+        if refused:
+            raise PageError(
+                403,
+                "Not allowed",
+                "This link is not for a step you are responsible for. Nothing was changed.",
+            )
+        raise PageError(404, "Not found", "The step in this link does not exist (any more).")
+    title = views.ACTION_TITLES[claims.action]
+    return views.render(
+        "action.html.j2",
+        title=f"{title}: {cards[0].label}" if len(cards) == 1 else f"{title}: {len(cards)} items",
+        action=claims.action,
+        cards=cards,
+        many=len(claims.step_ids) > 1,
+        open_count=sum(1 for c in cards if c.is_open),
+        hidden_count=refused + missing,
+        form_action=f"{root}/a/{token}",
+        root=root,
+        back=back,
+        values={},
+        errors={},
+    )
+
+
+def _task_list(
+    session: Session,
+    config: WebConfig,
+    claims: TokenClaims,
+    staff: Staff,
+    now: datetime,
+    root: str,
+    token: str,
+) -> Response:
+    rows = session.exec(
+        select(Step)
+        .join(Enrollment, Enrollment.id == Step.enrollment_id)  # type: ignore[arg-type]
+        .where(
+            Step.owner_staff_id == staff.id,
+            Step.status == StepStatus.OPEN,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .order_by(Step.due, Step.id)  # type: ignore[arg-type]
+        .limit(TASK_LIST_LIMIT)
+    ).all()
+    current, later = [], []
+    for step in rows:
+        try:
+            ctx = actions.load_step(session, step.id or 0, staff.id or 0)
+        except (StepNotFound, NotPermitted):
+            continue
+        view = views.step_view(session, ctx, now)
+        links = {
+            action: f"{root}/a/{_mint(config, claims, action, view.id)}"
+            for action in ("acknowledge", "snooze", "complete")
+        }
+        (later if view.upcoming else current).append((view, links))
+    session.rollback()
+    return views.render(
+        "tasks.html.j2",
+        title="Your ILP task list",
+        current=current,
+        later=later,
+        truncated=len(rows) >= TASK_LIST_LIMIT,
+        root=root,
+        tasks_token=token,
+    )
+
+
+# --- POST: act ------------------------------------------------------------------------------
+
+
+def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) -> Response:
+    now = config.clock()
+    claims = _claims(config, token, now)
+    root = _root(request)
+    if claims.action == "tasks":
+        raise PageError(
+            405, "Nothing to submit", "This link opens your task list; open it to act on a step."
+        )
+    targets = _targets(claims, form)
+    actor = Actor(
+        staff_id=claims.staff_id,
+        now=now,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        submission=form.get("_submission"),
+    )
+    back = _back_token(config, form.get("back"), claims.staff_id, now)
+    outcomes: list[ActionOutcome] = []
+    try:
+        with session_scope(config.db_url) as session:
+            _staff(session, claims)
+            for step_id in targets:
+                try:
+                    outcomes.append(_dispatch(session, claims.action, step_id, actor, form))
+                except NotPermitted:
+                    if len(targets) == 1:
+                        raise
+    except InvalidInput as exc:
+        return _form_again(request, config, token, claims, form, exc, back, now)
+    except NotPermitted as exc:
+        raise PageError(403, "Not allowed", str(exc)) from None
+    except StepNotFound as exc:
+        raise PageError(404, "Not found", str(exc)) from None
+    if not outcomes:
+        raise PageError(403, "Not allowed", "None of these steps are yours. Nothing was changed.")
+    events = [o for o in outcomes if o.event]
+    background = BackgroundTask(_emit_all, config, events, claims.staff_id) if events else None
+    with session_scope(config.db_url) as session:
+        cards = []
+        for outcome in outcomes:
+            try:
+                ctx = actions.load_step(session, outcome.step_id, claims.staff_id)
+            except (StepNotFound, NotPermitted):
+                continue
+            cards.append(views.step_view(session, ctx, now))
+        session.rollback()
+    response = views.render(
+        "result.html.j2",
+        title="Done" if any(o.changed for o in outcomes) else "Already done",
+        results=list(zip(outcomes, cards, strict=False)),
+        root=root,
+        back=back,
+    )
+    response.background = background
+    return response
+
+
+def _targets(claims: TokenClaims, form: dict[str, str]) -> list[int]:
+    if len(claims.step_ids) == 1:
+        return [claims.step_ids[0]]
+    choice = form.get("step", "").strip()
+    if choice == "all" and claims.action == "acknowledge":
+        return list(claims.step_ids)
+    if choice.isdigit() and int(choice) in claims.step_ids:
+        return [int(choice)]
+    raise PageError(400, "Bad request", "Choose one of the steps listed on the page.")
+
+
+def _dispatch(
+    session: Session, action: str, step_id: int, actor: Actor, form: dict[str, str]
+) -> ActionOutcome:
+    if action == "acknowledge":
+        return actions.acknowledge(session, step_id, actor)
+    if action == "snooze":
+        return actions.snooze(session, step_id, actor, form.get("until", ""))
+    if action == "complete":
+        return actions.complete(session, step_id, actor, form)
+    raise PageError(400, "Link not valid", "This link names an unknown action.")
+
+
+def _form_again(
+    request: Request,
+    config: WebConfig,
+    token: str,
+    claims: TokenClaims,
+    form: dict[str, str],
+    error: InvalidInput,
+    back: str | None,
+    now: datetime,
+) -> Response:
+    """The form again with the message and what was typed (422); nothing was changed."""
+    root = _root(request)
+    step_id = claims.step_ids[0]
+    if len(claims.step_ids) > 1 and form.get("step", "").isdigit():
+        step_id = int(form["step"])
+    with session_scope(config.db_url) as session:
+        try:
+            ctx = actions.load_step(session, step_id, claims.staff_id)
+        except (StepNotFound, NotPermitted) as exc:
+            raise PageError(400, "Not done", str(error)) from exc
+        card = views.step_view(session, ctx, now)
+        session.rollback()
+    values = {k: v for k, v in form.items() if not k.startswith("_")}
+    return views.render(
+        "action.html.j2",
+        422,
+        title=f"Not done yet: {card.label}",
+        action=claims.action,
+        cards=[card],
+        many=len(claims.step_ids) > 1,
+        open_count=1 if card.is_open else 0,
+        hidden_count=0,
+        form_action=f"{root}/a/{token}",
+        root=root,
+        back=back,
+        values=values,
+        errors={"message": str(error), "field": error.field or ""},
+    )
+
+
+def _emit_all(config: WebConfig, outcomes: list[ActionOutcome], staff_id: int) -> None:
+    """After the commit (a background task after the response): one Prefect event per change.
+    Emission never raises (tasks.events); the database already holds the truth."""
+    if config.emit is None:
+        return
+    for outcome in outcomes:
+        try:
+            config.emit(
+                outcome.event,
+                outcome.step_id,
+                enrollment_id=outcome.enrollment_id,
+                school_id=outcome.school_source_id,
+                actor=f"staff-{staff_id}",
+                action=outcome.action,
+                audit_id=outcome.audit_id,
+            )
+        except Exception:  # noqa: BLE001 - an event is only a trigger
+            logger.warning("could not emit %s for step %s", outcome.event, outcome.step_id)

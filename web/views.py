@@ -1,0 +1,183 @@
+"""What a page shows about a step, and the Jinja environment that renders it.
+
+Pages carry as little personal data as possible: the student's initials and internal id, the
+step (with the neutral labels messages use, so EL status is never shown), the due date and the
+step's own state (acknowledged / snoozed / contact attempts). No names, grades or EL flags.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pendulum
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session
+
+from lifecycle.escalation import acknowledge_pause_until
+from lifecycle.types import StepKind
+from models.actions import (
+    CONFIRM_KINDS,
+    UNSUCCESSFUL,
+    Question,
+    StepContext,
+    attempts_for,
+    closed_reason,
+    failed_attempts,
+    questions_for,
+)
+from models.tables import ContactMethod
+from notifications.render import format_date, step_label
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+
+METHOD_LABELS = {
+    ContactMethod.PHONE.value: "Phone",
+    ContactMethod.EMAIL.value: "Email",
+    ContactMethod.VIDEO.value: "Video call",
+    ContactMethod.IN_PERSON.value: "In person",
+    ContactMethod.OTHER.value: "Other",
+}
+ACTION_TITLES = {
+    "acknowledge": "Acknowledge",
+    "complete": "Complete",
+    "snooze": "Snooze",
+}
+
+
+@dataclass
+class AttemptView:
+    when: str
+    method: str
+    succeeded: bool
+    notes: str | None
+
+
+@dataclass
+class StepView:
+    id: int
+    kind: str
+    label: str
+    student_ref: str
+    due: date
+    due_text: str
+    opens_text: str
+    is_open: bool
+    closed_message: str
+    upcoming: bool
+    badges: list[tuple[str, str]]  # (css class, text)
+    questions: tuple[Question, ...]
+    today_iso: str
+    due_iso: str
+    ack_until_text: str
+    can_snooze: bool = True
+    attempts: list[AttemptView] = field(default_factory=list)
+    failed_attempts: int = 0
+    min_attempts: int = 5
+    unsuccessful_variant: str = UNSUCCESSFUL
+    confirm: bool = False
+    method_labels: dict[str, str] = field(default_factory=lambda: dict(METHOD_LABELS))
+
+    @property
+    def complete_button(self) -> str:
+        if self.kind == StepKind.WELCOME_CALL:
+            return "Log this contact attempt"
+        return f"Complete: {self.label}"
+
+
+def local_text(moment: datetime, timezone: str) -> str:
+    local = moment.astimezone(pendulum.timezone(timezone))
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
+    step, enrollment, cal, policy = ctx.step, ctx.enrollment, ctx.calendar, ctx.policy
+    kind = StepKind(step.kind)
+    today = cal.local_date(now)
+    badges: list[tuple[str, str]] = []
+    if ctx.open:
+        if step.due < today:
+            badges.append(("late", f"overdue since {format_date(step.due)}"))
+        elif step.due == today:
+            badges.append(("today", "due today"))
+        if step.acknowledged_until is not None and step.acknowledged_until > now:
+            text = local_text(step.acknowledged_until, cal.timezone)
+            badges.append(("info", f"acknowledged: paused until {text}"))
+        if step.snoozed_until is not None and step.snoozed_until >= today:
+            badges.append(("info", f"snoozed until {format_date(step.snoozed_until)}"))
+        if not step.required:
+            badges.append(("muted", "optional"))
+    elif step.status == "completed":
+        badges.append(("done", "completed"))
+    else:
+        badges.append(("muted", "closed"))
+    view = StepView(
+        id=int(step.id or 0),
+        kind=kind.value,
+        label=step_label(kind),
+        student_ref=ctx.student_ref,
+        due=step.due,
+        due_text=format_date(step.due),
+        opens_text=format_date(step.opens),
+        is_open=ctx.open,
+        closed_message="" if ctx.open else closed_reason(step, enrollment),
+        upcoming=step.opens > today,
+        badges=badges,
+        questions=questions_for(kind),
+        today_iso=today.isoformat(),
+        due_iso=step.due.isoformat(),
+        ack_until_text=local_text(acknowledge_pause_until(now, cal, policy), cal.timezone),
+        can_snooze=ctx.open and step.due >= today,
+        min_attempts=policy.welcome_call_min_attempts,
+        confirm=kind in CONFIRM_KINDS,
+    )
+    if kind is StepKind.WELCOME_CALL:
+        view.attempts = [
+            AttemptView(
+                when=local_text(a.at, cal.timezone),
+                method=METHOD_LABELS.get(str(a.method), str(a.method)),
+                succeeded=a.succeeded,
+                notes=a.notes,
+            )
+            for a in attempts_for(session, view.id)
+        ]
+    if kind in (StepKind.WELCOME_CALL, StepKind.WELCOME_NOTE):
+        view.failed_attempts = failed_attempts(session, enrollment.id or 0)
+    return view
+
+
+def submission_id() -> str:
+    """A one-time id for a rendered form; the same form posted twice changes nothing."""
+    return secrets.token_hex(16)
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["submission_id"] = submission_id
+    return env
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("title", "ILP")
+    context.setdefault("root", "")
+    context.setdefault("back", None)
+    html = environment().get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    return (STATIC / "app.css").read_text(encoding="utf-8")
