@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     sink_port: int = 8701
     prefect_port: int = 4200
     link_ttl_days: int = 30
+    webhook_token: str = ""  # POST /enrollments bearer token; required outside dev mode
 
     # School configuration: calendars and policies (TOML), Apprise targets (YAML).
     schools_dir: Path = Path("deployments/config/schools")

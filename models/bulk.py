@@ -22,7 +22,10 @@ class BulkInsert:
         self.columns = list(columns)
         dialect = connection.dialect
         self.compiled = sa.insert(table).compile(dialect=dialect, column_keys=self.columns)
-        self.processors = [table.c[name].type.bind_processor(dialect) for name in self.columns]
+        # The dialect-level processor: a TypeDecorator's own step plus the dialect's formatting.
+        self.processors = [
+            table.c[name].type._cached_bind_processor(dialect) for name in self.columns
+        ]
         positions = self.compiled.positiontup
         self.order = None if positions is None else [self.columns.index(p) for p in positions]
 

@@ -226,7 +226,8 @@ def _upsert_staff(
     session: Session, feed: ParsedFeed, schools: dict[str, Any], now: Any
 ) -> dict[str, int]:
     t = Staff.__table__  # type: ignore[attr-defined]
-    existing = _ids_by_source(session, t, (s.source_id for s in feed.staff))
+    referenced = {x for r in feed.enrollments for x in r.teacher_ids}
+    existing = _ids_by_source(session, t, {s.source_id for s in feed.staff} | referenced)
     inserts = []
     for record in feed.staff:
         school = next((schools[i].id for i in record.school_ids if i in schools), None)

@@ -6,16 +6,19 @@ lifecycle flow through its deployment trigger. If the event is lost, reconciliat
 
 from __future__ import annotations
 
+import hmac
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
 
 router = APIRouter()
 
 
-def accept_enrollments(payload: Any, *, today: date | None = None) -> tuple[int, dict[str, Any]]:
+def accept_enrollments(
+    payload: Any, *, settings: Any = None, db_url: str | None = None, today: date | None = None
+) -> tuple[int, dict[str, Any]]:
     """Store the items; return (HTTP status, body). No Prefect import unless events are sent."""
     from ilp.schools import load_school_configs
     from ilp.settings import get_settings
@@ -23,6 +26,7 @@ def accept_enrollments(payload: Any, *, today: date | None = None) -> tuple[int,
     from intake.webhook import parse_enrollment_items
     from models.db import session_scope
     from models.feeds import apply_feed, finish_feed_run, start_feed_run
+    from models.planning import describe_enrollment
     from models.tables import Enrollment
 
     if isinstance(payload, dict) and isinstance(payload.get("enrollments"), list):
@@ -32,12 +36,16 @@ def accept_enrollments(payload: Any, *, today: date | None = None) -> tuple[int,
     except FeedError as exc:
         return 400, {"error": str(exc)}
     feed = ParsedFeed(kind="json", bulk=False, enrollments=records, rejections=rejections)
-    configs = load_school_configs(get_settings().schools_dir)
-    with session_scope() as session:
+    settings = settings or get_settings()
+    configs = load_school_configs(settings.schools_dir)
+    with session_scope(db_url) as session:
         run_id = start_feed_run(session, "webhook", "json")
-    with session_scope() as session:
+    with session_scope(db_url) as session:
         result = apply_feed(session, feed, run_id, configs, today=today or date.today())
         finish_feed_run(session, result)
+        labels = {
+            i: describe_enrollment(session, i) for i in (*result.created_ids, *result.changed_ids)
+        }
         ids = {
             source_id: enrollment_id
             for source_id, enrollment_id in session.execute(
@@ -71,11 +79,7 @@ def accept_enrollments(payload: Any, *, today: date | None = None) -> tuple[int,
         )
         items.append({"item": line, "status": status, "enrollment_id": enrollment_id})
 
-    events = 0
-    if created or changed:
-        from tasks.planning import emit_enrollment_events
-
-        events = emit_enrollment_events.fn(sorted(created), sorted(changed))
+    events = announce(labels, created, changed)
     accepted = sum(1 for i in items if i["status"] != "rejected")
     body = {
         "feed_run_id": run_id,
@@ -87,8 +91,56 @@ def accept_enrollments(payload: Any, *, today: date | None = None) -> tuple[int,
     return (200 if accepted or not items else 422), body
 
 
+def announce(labels: dict[int, Any], created: set[int], changed: set[int]) -> int:
+    """One ilp.enrollment.* event per stored enrollment; the trigger plans it. Returns how many
+    were queued (0 when Prefect is unreachable: reconciliation plans them instead)."""
+    if not labels:
+        return 0
+    from tasks.events import emit_enrollment_event, flush_events
+
+    sent = 0
+    for enrollment_id, label in sorted(labels.items()):
+        if label is None:
+            continue
+        kind = "created" if enrollment_id in created else "changed"
+        sent += emit_enrollment_event(
+            kind, enrollment_id, label.school, label.student_ref, student=label.student
+        )
+    if sent:
+        flush_events()
+    return sent
+
+
+def webhook_refusal(settings: Any, authorization: str | None) -> JSONResponse | None:
+    """SIS callers present `Authorization: Bearer <ILP_WEBHOOK_TOKEN>`. Without a configured
+    token the webhook is open in dev mode only."""
+    token = settings.webhook_token
+    if not token:
+        if settings.dev_mode:
+            return None
+        return JSONResponse({"error": "webhook disabled: set ILP_WEBHOOK_TOKEN"}, status_code=503)
+    offered = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+    return None
+
+
 @router.post("/enrollments", tags=["feeds"])
-def post_enrollments(payload: Any = Body(...)) -> JSONResponse:  # noqa: B008
+def post_enrollments(
+    request: Request,
+    payload: Any = Body(...),  # noqa: B008
+    authorization: str | None = Header(default=None),  # noqa: B008
+) -> JSONResponse:
     """One enrollment object, a list of them, or {"enrollments": [...]}."""
-    status, body = accept_enrollments(payload)
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:
+        from ilp.settings import get_settings
+
+        settings = get_settings()
+    refusal = webhook_refusal(settings, authorization)
+    if refusal is not None:
+        return refusal
+    status, body = accept_enrollments(
+        payload, settings=settings, db_url=getattr(request.app.state, "db_url", None)
+    )
     return JSONResponse(body, status_code=status)

@@ -1,0 +1,80 @@
+"""escalation_sweep: send due escalations as one digest per recipient per sending window.
+
+    select due steps (index on next_action_at) → decide (pure) → record delivery rows (commit)
+    → send each digest with Apprise (task, retries, fallback) → mark sent → advance the steps
+
+Served by `deployments/serve.py` every 15 minutes; `ilp sweep --now ISO` runs it by hand. The
+same phases run without Prefect in `models.sweep.run_sweep`. A run with any failed delivery ends
+Failed, with a table artifact listing the failed deliveries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Failed, State
+
+from models.sweep import SweepConfig, SweepReport
+from tasks.notify import (
+    mark_and_advance,
+    outcome_from_state,
+    publish_sweep_artifacts,
+    record_due_escalations,
+    send_digest,
+)
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    now = flow_run.parameters.get("now")
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now)
+    if isinstance(now, datetime):
+        return f"escalation-sweep-{now.astimezone(UTC):%Y-%m-%dT%H%MZ}"
+    return f"escalation-sweep-{datetime.now(UTC):%Y-%m-%dT%H%MZ}"
+
+
+@flow(name="escalation-sweep", flow_run_name=_run_name, log_prints=False)
+def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
+    """Send every escalation due at `now` (default: the current time)."""
+    from ilp.settings import get_settings
+
+    logger = get_run_logger()
+    settings = get_settings()
+    config = SweepConfig.from_settings(settings)
+    url = settings.sqlalchemy_url
+    now = (now or datetime.now(UTC)).astimezone(UTC) if (now is None or now.tzinfo) else None
+    if now is None:
+        raise ValueError("now must be timezone-aware (e.g. 2026-09-08T12:00:00Z)")
+    send = send_digest.with_options(
+        retries=settings.delivery_task_retries,
+        retry_delay_seconds=max(settings.delivery_backoff_seconds, 0.0),
+    )
+    report = SweepReport(now=now)
+    while True:
+        batch = record_due_escalations(url, now, config)
+        if not batch.steps_due:
+            break
+        futures = [send.submit(outgoing, config) for outgoing in batch.outgoing]
+        outcomes = []
+        for outgoing, future in zip(batch.outgoing, futures, strict=True):
+            future.wait()
+            outcomes.append(outcome_from_state(outgoing, future.state))
+        advanced = mark_and_advance(url, batch, outcomes)
+        report.add(batch, advanced, outcomes)
+    publish_sweep_artifacts(report)
+    summary = report.summary()
+    for line in report.unresolved:
+        logger.warning("nobody to notify: %s", line)
+    if report.failed:
+        message = (
+            f"{len(report.failed)} of {len(report.deliveries)} deliveries failed "
+            "(see the failed-deliveries artifact); their steps are retried on the next sweep"
+        )
+        logger.error(message)
+        return Failed(message=message, data=summary)
+    logger.info("sweep done: %s", summary)
+    return summary

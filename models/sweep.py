@@ -1,0 +1,845 @@
+"""The escalation sweep's database side: due steps in, recorded deliveries out, steps advanced.
+
+Callable without Prefect (`run_sweep(url, now, sender)`), so tests and a year simulator can run it
+thousands of times; `flows/escalation.py` wraps the same three phases in tasks.
+
+1. **prepare** (one transaction): select due steps through the partial index
+   ``ix_step_next_action_at`` (``next_action_at <= now``, never a scan), claim them (``FOR UPDATE
+   SKIP LOCKED`` on PostgreSQL, plus a lease: ``next_action_at = now + lease``), run the pure
+   ``lifecycle.escalation.decide`` per step, resolve each rung's roles to staff, group the items
+   into one digest per recipient per sending window and INSERT a delivery row per digest
+   (``status=recorded``, unique idempotency key). Commit: every message exists before it is sent.
+2. **send**: each recorded (or earlier failed) digest of this window goes to the sender (Apprise);
+   each delivery row is marked sent / fallback_sent / failed right after its send.
+3. **advance** (one transaction): a step whose every digest of this window is sent gets its
+   ``rungs_sent`` and ``next_action_at`` moved to the next rung; a step with a failed digest keeps
+   its rung and is looked at again when the lease ends (the next sweep), so nothing is lost.
+
+Why nothing is lost or doubled: a step only moves on once its messages are marked sent. A crash
+after recording leaves the step due (after the lease); the next sweep in the same window derives
+the same digest, finds the delivery row by its (recipient, window, steps) identity and sends it.
+Items already covered by a sent row of the same recipient and window are never listed again. A
+crash between Apprise accepting a message and the row being marked sent re-sends it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from lifecycle.calendar import SchoolCalendar
+from lifecycle.escalation import (
+    LadderDecision,
+    LadderState,
+    current_window,
+    decide,
+    snooze_until,
+)
+from lifecycle.policy import SchoolPolicy
+from lifecycle.types import Escalation, Role, StepKind, StepStatus
+from models.planning import school_rules
+from models.tables import (
+    Assignment,
+    ContactAttempt,
+    Delivery,
+    DeliveryStatus,
+    Enrollment,
+    EnrollmentStatus,
+    School,
+    Staff,
+    Step,
+    Student,
+    escalations_from_json,
+)
+from notifications.digest import Digest, DigestItem, delivery_key
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 900  # bound parameters per IN (...) list
+OK_STATUSES = (DeliveryStatus.SENT.value, DeliveryStatus.FALLBACK_SENT.value)
+RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
+
+# Test-only crash hook: with ILP_SWEEP_PAUSE_AT=<stage> and ILP_SWEEP_PAUSE_FILE=<path>, the sweep
+# writes <path> when it reaches <stage> ("after_record" or "after_send") and then sleeps, so a
+# test can SIGKILL it at exactly that point.
+PAUSE_ENV = "ILP_SWEEP_PAUSE_AT"
+PAUSE_FILE_ENV = "ILP_SWEEP_PAUSE_FILE"
+
+
+# -- configuration --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepConfig:
+    """What the sweep needs from settings (plain values, picklable for Prefect tasks)."""
+
+    secret_key: str = "dev-insecure-secret-change-me"
+    base_url: str = "http://127.0.0.1:8700"
+    link_ttl_days: int = 30
+    batch_size: int = 50_000  # a recipient with items in two batches gets two digests
+    lease: timedelta = timedelta(minutes=10)
+    apprise_config: str | None = None  # Apprise YAML path (tags staff-/role-/fallback)
+    default_notify_url: str | None = None  # template with {staff_id}, for staff with no target
+    attempts: int = 3
+    backoff: float = 1.0
+    backoff_factor: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> SweepConfig:
+        if settings is None:
+            from ilp.settings import get_settings
+
+            settings = get_settings()
+        template = settings.default_notify_url or None
+        if template:
+            template = template.replace("{sink_port}", str(settings.sink_port))
+        config_path = Path(settings.apprise_config)
+        return cls(
+            secret_key=settings.secret_key,
+            base_url=settings.base_url,
+            link_ttl_days=settings.link_ttl_days,
+            batch_size=settings.sweep_batch_size,
+            lease=timedelta(minutes=settings.sweep_lease_minutes),
+            apprise_config=str(config_path) if config_path.is_file() else None,
+            default_notify_url=template,
+            attempts=settings.delivery_attempts,
+            backoff=settings.delivery_backoff_seconds,
+            backoff_factor=settings.delivery_backoff_factor,
+        )
+
+
+# -- what the phases pass along -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipient:
+    staff_id: int
+    name: str
+    roles: tuple[str, ...]
+    school_id: int | None
+    notify_url: str | None
+    fallback_url: str | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One recorded digest to send. `digest` has no links yet: the sender signs them."""
+
+    delivery_id: int
+    key: str
+    digest: Digest
+    recipient: Recipient
+    level: int
+    now: datetime
+    ack_pause_days: int = 2
+    prior_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class StepAdvance:
+    """How a step moves on once all its digests of this window are sent."""
+
+    step_id: int
+    old_rungs: int
+    rungs_sent: int
+    next_action_at: datetime | None
+    delivery_keys: tuple[str, ...]
+
+
+@dataclass
+class SweepBatch:
+    """What `prepare` recorded: the digests to send and the steps waiting on them."""
+
+    now: datetime
+    steps_due: int = 0
+    steps_held: int = 0  # decided "nothing to send now" (closed, paused, outside window...)
+    items: int = 0  # (recipient, step) pairs decided this batch
+    recorded: int = 0  # new delivery rows
+    outgoing: list[Outgoing] = field(default_factory=list)
+    advances: list[StepAdvance] = field(default_factory=list)
+    already_sent: set[str] = field(default_factory=set)  # keys of rows sent earlier
+    unresolved: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivery_id: int
+    key: str
+    recipient_staff_id: int
+    step_ids: tuple[int, ...]
+    level: int
+    window_start: datetime
+    status: str
+    attempts: int
+    error: str | None
+    target: str | None
+
+
+@dataclass
+class SweepReport:
+    now: datetime
+    batches: int = 0
+    steps_due: int = 0
+    steps_held: int = 0
+    steps_advanced: int = 0
+    items: int = 0
+    recorded: int = 0
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for d in self.deliveries if d.status in OK_STATUSES)
+
+    @property
+    def fallback(self) -> int:
+        return sum(1 for d in self.deliveries if d.status == DeliveryStatus.FALLBACK_SENT.value)
+
+    @property
+    def failed(self) -> list[DeliveryOutcome]:
+        return [d for d in self.deliveries if d.status == DeliveryStatus.FAILED.value]
+
+    def add(self, batch: SweepBatch, advanced: int, outcomes: Iterable[DeliveryOutcome]) -> None:
+        self.batches += 1
+        self.steps_due += batch.steps_due
+        self.steps_held += batch.steps_held
+        self.steps_advanced += advanced
+        self.items += batch.items
+        self.recorded += batch.recorded
+        self.deliveries.extend(outcomes)
+        self.unresolved.extend(batch.unresolved)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "steps_due": self.steps_due,
+            "steps_held": self.steps_held,
+            "steps_advanced": self.steps_advanced,
+            "items": self.items,
+            "recorded": self.recorded,
+            "sent": self.sent,
+            "fallback": self.fallback,
+            "failed": len(self.failed),
+            "unresolved": len(self.unresolved),
+        }
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+def decide_step(
+    schedule: tuple[Escalation, ...],
+    state: LadderState,
+    now: datetime,
+    calendar: SchoolCalendar,
+    policy: SchoolPolicy,
+    *,
+    attempts_done: bool = False,
+) -> LadderDecision:
+    """`decide`, plus the welcome-call rule: once contact succeeded or enough attempts are logged,
+    attempt reminders and the day-10 coordinator check are silent (the rungs still count as
+    handled); the regular due/overdue rungs are unaffected."""
+    decision = decide(schedule, state, now, calendar, policy)
+    if decision.send is None or not attempts_done or decision.send.attempt_day is None:
+        return decision
+    handled = schedule[state.rungs_sent : decision.rungs_sent]
+    regular = [rung for rung in handled if rung.attempt_day is None]
+    send = max(regular, key=lambda rung: (rung.level, rung.at)) if regular else None
+    return LadderDecision(send, decision.rungs_sent, decision.next_action_at)
+
+
+@lru_cache(maxsize=4096)
+def school_days_overdue(calendar: SchoolCalendar, due: date, today: date) -> int:
+    """School days after `due` up to and including `today` (0 if not overdue)."""
+    count = 0
+    day = due + timedelta(days=1)
+    while day <= today:
+        if calendar.is_school_day(day):
+            count += 1
+        day += timedelta(days=1)
+    return count
+
+
+@lru_cache(maxsize=65536)
+def _schedule(raw: str) -> tuple[Escalation, ...]:
+    import json
+
+    return escalations_from_json(json.loads(raw))
+
+
+def _parse_schedule(value: Any) -> tuple[Escalation, ...]:
+    if isinstance(value, str):
+        return _schedule(value)
+    return escalations_from_json(value or [])
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _pause_if_asked(stage: str) -> None:
+    """The crash hook for tests (see PAUSE_ENV). Does nothing unless both variables are set."""
+    if os.environ.get(PAUSE_ENV) != stage or not os.environ.get(PAUSE_FILE_ENV):
+        return
+    Path(os.environ[PAUSE_FILE_ENV]).write_text(f"{stage} {os.getpid()}\n")
+    time.sleep(120)
+
+
+# -- phase 1: select, decide, record --------------------------------------------------------------
+def _due_query(now: datetime, limit: int) -> sa.Select[Any]:
+    s = Step.__table__  # type: ignore[attr-defined]
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(
+            s.c.id,
+            s.c.kind,
+            s.c.due,
+            s.c.owner_role,
+            s.c.owner_staff_id,
+            s.c.status,
+            sa.type_coerce(s.c.escalation_schedule, sa.Text).label("schedule"),
+            s.c.rungs_sent,
+            s.c.acknowledged_until,
+            s.c.snoozed_until,
+            e.c.school_id,
+            e.c.student_id,
+            e.c.withdrawn_on,
+            e.c.status.label("enrollment_status"),
+            st.c.initials,
+        )
+        .select_from(s.join(e, e.c.id == s.c.enrollment_id).join(st, st.c.id == e.c.student_id))
+        # `IS NOT NULL` matches the partial index's predicate, so the planner may use it.
+        .where(s.c.next_action_at.is_not(None), s.c.next_action_at <= now)
+        .order_by(s.c.next_action_at, s.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=s)
+    )
+
+
+class _Directory:
+    """Staff lookups for one batch: by id, by (school, role), district-wide RVPs, assignments."""
+
+    def __init__(self, session: Session, school_ids: set[int], owner_ids: set[int]) -> None:
+        self.session = session
+        self.by_id: dict[int, Recipient] = {}
+        self.by_school_role: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+        t = Staff.__table__  # type: ignore[attr-defined]
+        cols = (
+            t.c.id,
+            t.c.given_name,
+            t.c.family_name,
+            t.c.roles,
+            t.c.school_id,
+            t.c.notify_url,
+            t.c.fallback_url,
+        )
+        query = sa.select(*cols).where(
+            t.c.active.is_(True),
+            sa.or_(t.c.school_id.in_(sorted(school_ids)), t.c.school_id.is_(None)),
+        )
+        self._add(session.execute(query.order_by(t.c.id)))
+        missing = sorted(owner_ids - set(self.by_id))
+        for chunk in _chunks(missing):
+            self._add(
+                session.execute(sa.select(*cols).where(t.c.active.is_(True), t.c.id.in_(chunk))),
+                index=False,
+            )
+        self._assigned: dict[tuple[int, str], list[int]] | None = None
+
+    def _add(self, rows: Iterable[Any], index: bool = True) -> None:
+        for row in rows:
+            roles = tuple(row.roles or ())
+            self.by_id[row.id] = Recipient(
+                row.id,
+                f"{row.given_name} {row.family_name}".strip(),
+                roles,
+                row.school_id,
+                row.notify_url,
+                row.fallback_url,
+            )
+            if index:
+                for role in roles:
+                    self.by_school_role[(row.school_id, role)].append(row.id)
+
+    def at_school(self, school_id: int, role: str) -> list[int]:
+        return self.by_school_role.get((school_id, role), [])
+
+    def regional(self, school_id: int) -> list[int]:
+        role = Role.REGIONAL_VP.value
+        return self.at_school(school_id, role) + self.by_school_role.get((None, role), [])
+
+    def assigned(self, student_ids: set[int], student_id: int, role: str) -> list[int]:
+        if self._assigned is None:
+            self._assigned = defaultdict(list)
+            a = Assignment.__table__  # type: ignore[attr-defined]
+            for chunk in _chunks(sorted(student_ids)):
+                for sid, r, staff_id in self.session.execute(
+                    sa.select(a.c.student_id, a.c.role, a.c.staff_id).where(
+                        a.c.student_id.in_(chunk)
+                    )
+                ):
+                    self._assigned[(sid, Role(r).value)].append(staff_id)
+        return [i for i in self._assigned.get((student_id, role), []) if i in self.by_id]
+
+    def resolve(self, row: Any, roles: Iterable[Role], student_ids: set[int]) -> list[int]:
+        """Staff ids for a rung's roles on one step (ILP_RULES: owner, coordinator, ...)."""
+        owner_role = Role(row.owner_role).value
+        found: dict[int, None] = {}
+        for role in roles:
+            name = Role(role).value
+            if name == owner_role:
+                if row.owner_staff_id is not None and row.owner_staff_id in self.by_id:
+                    ids = [row.owner_staff_id]
+                else:  # no owner on file: the school's ILP coordinator hears of it
+                    ids = self.at_school(row.school_id, Role.ILP_COORDINATOR.value)
+            elif name in (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value):
+                ids = self.at_school(row.school_id, name)
+            elif name == Role.REGIONAL_VP.value:
+                ids = self.regional(row.school_id)
+            else:  # teacher / counselor / esl_teacher named in a school's ladder
+                ids = self.assigned(student_ids, row.student_id, name)
+            found.update(dict.fromkeys(ids))
+        return list(found)
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - the two supported databases are above
+        raise RuntimeError(f"unsupported database {dialect!r}")
+    for chunk in _chunks(rows, 500):
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        session.execute(stmt, list(chunk))
+
+
+def _attempts_done(session: Session, step_ids: list[int], min_attempts: dict[int, int]) -> set[int]:
+    """Welcome-call steps whose contact succeeded or that have enough logged attempts."""
+    done: set[int] = set()
+    c = ContactAttempt.__table__  # type: ignore[attr-defined]
+    for chunk in _chunks(step_ids):
+        query = (
+            sa.select(
+                c.c.step_id,
+                sa.func.count(),
+                sa.func.max(sa.cast(c.c.succeeded, sa.Integer)),
+            )
+            .where(c.c.step_id.in_(chunk))
+            .group_by(c.c.step_id)
+        )
+        for step_id, count, succeeded in session.execute(query):
+            if succeeded or count >= min_attempts.get(step_id, 5):
+                done.add(step_id)
+    return done
+
+
+def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
+    """Phase 1 for up to `config.batch_size` due steps. The caller commits.
+
+    Every selected step leaves the due set (advanced, held or leased), so calling this again
+    after a commit returns the next batch, and an empty batch means the sweep is done.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)
+    batch = SweepBatch(now=now)
+    rows = session.execute(_due_query(now, config.batch_size)).all()
+    if not rows:
+        return batch
+    batch.steps_due = len(rows)
+    s = Step.__table__  # type: ignore[attr-defined]
+
+    school_ids = {r.school_id for r in rows}
+    sc = School.__table__  # type: ignore[attr-defined]
+    rules: dict[int, tuple[SchoolCalendar, SchoolPolicy]] = {}
+    for school in session.execute(
+        sa.select(sc.c.id, sc.c.calendar, sc.c.policy).where(sc.c.id.in_(school_ids))
+    ):
+        rules[school.id] = school_rules({"calendar": school.calendar, "policy": school.policy})
+
+    welcome = [r.id for r in rows if StepKind(r.kind) is StepKind.WELCOME_CALL]
+    attempts_done = (
+        _attempts_done(
+            session,
+            welcome,
+            {r.id: rules[r.school_id][1].welcome_call_min_attempts for r in rows},
+        )
+        if welcome
+        else set()
+    )
+
+    held: list[dict[str, Any]] = []
+    windows: dict[int, datetime] = {}  # per school: the sending window `now` is in
+    sending: list[tuple[Any, LadderDecision, datetime]] = []
+    for row in rows:
+        calendar, policy = rules[row.school_id]
+        schedule = _parse_schedule(row.schedule)
+        state = LadderState(
+            status=StepStatus(row.status),
+            rungs_sent=row.rungs_sent,
+            acknowledged_until=row.acknowledged_until,
+            snoozed_until=(
+                snooze_until(row.snoozed_until, row.due, calendar, policy)
+                if row.snoozed_until
+                else None
+            ),
+            withdrawn=row.withdrawn_on is not None
+            or row.enrollment_status == EnrollmentStatus.WITHDRAWN.value,
+        )
+        decision = decide_step(
+            schedule, state, now, calendar, policy, attempts_done=row.id in attempts_done
+        )
+        if decision.send is None:
+            held.append(
+                {"b_id": row.id, "b_rungs": decision.rungs_sent, "b_next": decision.next_action_at}
+            )
+        else:
+            window = windows.get(row.school_id)
+            if window is None:
+                window = windows[row.school_id] = current_window(now, calendar, policy)
+            sending.append((row, decision, window))
+    batch.steps_held = len(held)
+
+    directory = _Directory(
+        session,
+        {row.school_id for row, _, _ in sending},
+        {row.owner_staff_id for row, _, _ in sending if row.owner_staff_id is not None},
+    )
+    student_ids = {row.student_id for row, _, _ in sending}
+    # (recipient, window, group) -> items; group is None for a digest, the step id otherwise.
+    groups: dict[tuple[int, datetime, int | None], list[DigestItem]] = defaultdict(list)
+    step_groups: dict[int, list[tuple[int, datetime, int | None]]] = defaultdict(list)
+    ack_days: dict[tuple[int, datetime, int | None], int] = {}
+    for row, decision, window in sending:
+        calendar, policy = rules[row.school_id]
+        rung = decision.send
+        assert rung is not None
+        recipients = directory.resolve(row, rung.notify, student_ids)
+        if not recipients:
+            batch.unresolved.append(
+                f"step {row.id} level {rung.level}: nobody holds "
+                f"{', '.join(Role(r).value for r in rung.notify)} at school {row.school_id}"
+            )
+        today = calendar.local_date(now)
+        item = DigestItem(
+            step_id=row.id,
+            step_kind=StepKind(row.kind),
+            student_ref=f"{row.initials or '?'} #{row.student_id}",
+            due=row.due,
+            level=rung.level,
+            attempt_day=rung.attempt_day,
+            school_id=row.school_id,
+            school_days_overdue=(
+                school_days_overdue(calendar, row.due, today) if rung.level >= 2 else None
+            ),
+        )
+        for staff_id in recipients:
+            group = (staff_id, window, None if policy.digest else row.id)
+            groups[group].append(item)
+            step_groups[row.id].append(group)
+            ack_days[group] = policy.ack_pause_school_days
+        batch.items += len(recipients)
+
+    existing = _existing_deliveries(session, groups)
+    new_rows: list[dict[str, Any]] = []
+    group_keys: dict[tuple[int, datetime, int | None], list[str]] = {}
+    to_send: dict[str, tuple[tuple[int, datetime, int | None], list[DigestItem], Any]] = {}
+    for group, items in groups.items():
+        staff_id, window, _ = group
+        covering = existing.get((staff_id, window), [])
+        keys: list[str] = []
+        uncovered: list[DigestItem] = []
+        for item in items:
+            row = next((d for d in covering if item.step_id in d.step_ids), None)
+            if row is None:
+                uncovered.append(item)
+                continue
+            keys.append(row.idempotency_key)
+            if row.status in OK_STATUSES:
+                batch.already_sent.add(row.idempotency_key)
+            else:
+                entry = to_send.setdefault(row.idempotency_key, (group, [], row))
+                entry[1].append(item)
+        if uncovered:
+            ordered = _dedupe(uncovered)
+            key = delivery_key(
+                staff_id, [i.step_id for i in ordered], [i.level for i in ordered], window
+            )
+            keys.append(key)
+            new_rows.append(
+                {
+                    "idempotency_key": key,
+                    "recipient_staff_id": staff_id,
+                    "step_ids": [i.step_id for i in ordered],
+                    "level": max(i.level for i in ordered),
+                    "window_start": window,
+                    "status": DeliveryStatus.RECORDED.value,
+                    "attempts": 0,
+                    "created_at": now,
+                }
+            )
+            to_send[key] = (group, ordered, None)
+        group_keys[group] = keys
+
+    if new_rows:
+        _insert_ignore(session, new_rows)
+        batch.recorded = len(new_rows)
+    ids = _ids_by_key(session, [k for k, (_, _, row) in to_send.items() if row is None])
+    for key, (group, items, row) in to_send.items():
+        staff_id, window, _ = group
+        ordered = tuple(sorted(_dedupe(items), key=lambda i: (-i.level, i.due, i.step_id)))
+        delivery_id, attempts = (row.id, row.attempts) if row is not None else ids[key]
+        batch.outgoing.append(
+            Outgoing(
+                delivery_id=delivery_id,
+                key=key,
+                digest=Digest(staff_id, directory.by_id[staff_id].name, window, ordered),
+                recipient=directory.by_id[staff_id],
+                level=max(i.level for i in ordered),
+                now=now,
+                ack_pause_days=ack_days[group],
+                prior_attempts=attempts,
+            )
+        )
+
+    lease_until = now + config.lease
+    for row, decision, _ in sending:
+        keys = tuple(dict.fromkeys(k for g in step_groups.get(row.id, []) for k in group_keys[g]))
+        batch.advances.append(
+            StepAdvance(row.id, row.rungs_sent, decision.rungs_sent, decision.next_action_at, keys)
+        )
+
+    if held:
+        session.execute(
+            sa.update(s)
+            .where(s.c.id == sa.bindparam("b_id"))
+            .values(rungs_sent=sa.bindparam("b_rungs"), next_action_at=sa.bindparam("b_next")),
+            held,
+        )
+    claimed = [row.id for row, _, _ in sending]
+    for chunk in _chunks(claimed):
+        session.execute(sa.update(s).where(s.c.id.in_(chunk)).values(next_action_at=lease_until))
+    return batch
+
+
+def _dedupe(items: Iterable[DigestItem]) -> list[DigestItem]:
+    by_step: dict[int, DigestItem] = {}
+    for item in items:
+        current = by_step.get(item.step_id)
+        if current is None or item.level > current.level:
+            by_step[item.step_id] = item
+    return list(by_step.values())
+
+
+def _existing_deliveries(
+    session: Session, groups: Iterable[tuple[int, datetime, int | None]]
+) -> dict[tuple[int, datetime], list[Any]]:
+    """Delivery rows already written for these (recipient, window) pairs."""
+    wanted = {(g[0], g[1]) for g in groups}
+    if not wanted:
+        return {}
+    d = Delivery.__table__  # type: ignore[attr-defined]
+    windows = sorted({w for _, w in wanted})
+    found: dict[tuple[int, datetime], list[Any]] = defaultdict(list)
+    for chunk in _chunks(sorted({r for r, _ in wanted})):
+        query = sa.select(
+            d.c.id,
+            d.c.idempotency_key,
+            d.c.recipient_staff_id,
+            d.c.step_ids,
+            d.c.window_start,
+            d.c.status,
+            d.c.attempts,
+        ).where(d.c.recipient_staff_id.in_(chunk), d.c.window_start.in_(windows))
+        for row in session.execute(query):
+            pair = (row.recipient_staff_id, row.window_start)
+            if pair in wanted:
+                found[pair].append(row)
+    return found
+
+
+def _ids_by_key(session: Session, keys: list[str]) -> dict[str, tuple[int, int]]:
+    d = Delivery.__table__  # type: ignore[attr-defined]
+    out: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(keys):
+        for row in session.execute(
+            sa.select(d.c.idempotency_key, d.c.id, d.c.attempts).where(
+                d.c.idempotency_key.in_(chunk)
+            )
+        ):
+            out[row.idempotency_key] = (row.id, row.attempts)
+    return out
+
+
+# -- phase 2: mark ---------------------------------------------------------------------------------
+def outcome_for(outgoing: Outgoing, result: Any) -> DeliveryOutcome:
+    """The delivery row's new state for a `notifications.deliver.DeliveryResult`."""
+    if result.ok:
+        sent = DeliveryStatus.FALLBACK_SENT if result.used_fallback else DeliveryStatus.SENT
+        status = sent.value
+    else:
+        status = DeliveryStatus.FAILED.value
+    return DeliveryOutcome(
+        delivery_id=outgoing.delivery_id,
+        key=outgoing.key,
+        recipient_staff_id=outgoing.digest.recipient_staff_id,
+        step_ids=outgoing.digest.step_ids,
+        level=outgoing.level,
+        window_start=outgoing.digest.window_start,
+        status=status,
+        attempts=outgoing.prior_attempts + int(result.attempts),
+        error=result.error,
+        target=result.delivered_tag,
+    )
+
+
+def mark_deliveries(session: Session, outcomes: Iterable[DeliveryOutcome], now: datetime) -> None:
+    """Write each delivery's status, attempts, error and target. The caller commits."""
+    d = Delivery.__table__  # type: ignore[attr-defined]
+    params = [
+        {
+            "b_id": o.delivery_id,
+            "b_status": o.status,
+            "b_attempts": o.attempts,
+            "b_error": o.error,
+            "b_target": o.target,
+            "b_sent_at": now if o.status in OK_STATUSES else None,
+        }
+        for o in outcomes
+    ]
+    if params:
+        session.execute(
+            sa.update(d)
+            .where(d.c.id == sa.bindparam("b_id"))
+            .values(
+                status=sa.bindparam("b_status"),
+                attempts=sa.bindparam("b_attempts"),
+                last_error=sa.bindparam("b_error"),
+                target=sa.bindparam("b_target"),
+                sent_at=sa.bindparam("b_sent_at"),
+            ),
+            params,
+        )
+
+
+# -- phase 3: advance -----------------------------------------------------------------------------
+def advance(session: Session, batch: SweepBatch, outcomes: Iterable[DeliveryOutcome]) -> int:
+    """Move every step whose digests are all sent to its next rung. The caller commits.
+
+    A step with a failed digest keeps its rung and its lease: the next sweep looks again (same
+    window: the failed row is retried; a later window: a new digest, nothing lost). The update is
+    guarded by the old rung count and `status = open`, so a step completed meanwhile stays so.
+    """
+    ok = set(batch.already_sent)
+    ok.update(o.key for o in outcomes if o.status in OK_STATUSES)
+    s = Step.__table__  # type: ignore[attr-defined]
+    params = [
+        {
+            "b_id": a.step_id,
+            "b_old": a.old_rungs,
+            "b_rungs": a.rungs_sent,
+            "b_next": a.next_action_at,
+        }
+        for a in batch.advances
+        if all(k in ok for k in a.delivery_keys)
+    ]
+    if params:
+        session.execute(
+            sa.update(s)
+            .where(
+                s.c.id == sa.bindparam("b_id"),
+                s.c.rungs_sent == sa.bindparam("b_old"),
+                s.c.status == StepStatus.OPEN.value,
+            )
+            .values(rungs_sent=sa.bindparam("b_rungs"), next_action_at=sa.bindparam("b_next")),
+            params,
+        )
+    return len(params)
+
+
+# -- the whole sweep, without Prefect -------------------------------------------------------------
+Sender = Callable[[Outgoing], Any]  # returns a notifications.deliver.DeliveryResult
+
+
+def run_sweep(
+    url: str | None,
+    now: datetime,
+    sender: Sender | None = None,
+    config: SweepConfig | None = None,
+) -> SweepReport:
+    """Select, record, send and advance everything due at `now`, batch by batch.
+
+    `sender` defaults to `AppriseSender(config)`; each delivery row is marked right after its
+    send, so a crash re-sends at most the one message in flight.
+    """
+    from models.db import session_scope
+
+    config = config or SweepConfig.from_settings()
+    if sender is None:
+        from notifications.sender import AppriseSender
+
+        sender = AppriseSender(config)
+    report = SweepReport(now=now.astimezone(UTC))
+    while True:
+        with session_scope(url) as session:
+            batch = prepare(session, now, config)
+        if not batch.steps_due:
+            break
+        _pause_if_asked("after_record")
+        outcomes = []
+        for outgoing in batch.outgoing:
+            outcome = outcome_for(outgoing, sender(outgoing))
+            _pause_if_asked("after_send")
+            with session_scope(url) as session:
+                mark_deliveries(session, [outcome], batch.now)
+            outcomes.append(outcome)
+        with session_scope(url) as session:
+            advanced = advance(session, batch, outcomes)
+        report.add(batch, advanced, outcomes)
+    for line in report.unresolved:
+        logger.warning("unresolved recipient: %s", line)
+    return report
+
+
+def failed_rows(outcomes: Iterable[DeliveryOutcome]) -> list[dict[str, Any]]:
+    """Failed deliveries as table rows for an artifact (no student data: ids only)."""
+    return [
+        {
+            "delivery": o.delivery_id,
+            "recipient staff id": o.recipient_staff_id,
+            "steps": ", ".join(map(str, o.step_ids)),
+            "level": o.level,
+            "window (UTC)": o.window_start.astimezone(UTC).isoformat(timespec="minutes"),
+            "attempts": o.attempts,
+            "error": o.error or "",
+        }
+        for o in outcomes
+        if o.status == DeliveryStatus.FAILED.value
+    ]
+
+
+__all__ = [
+    "DeliveryOutcome",
+    "Outgoing",
+    "Recipient",
+    "SweepBatch",
+    "SweepConfig",
+    "SweepReport",
+    "advance",
+    "decide_step",
+    "failed_rows",
+    "mark_deliveries",
+    "outcome_for",
+    "prepare",
+    "run_sweep",
+]

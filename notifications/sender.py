@@ -1,0 +1,131 @@
+"""The sweep's sender: one recorded digest in, one Apprise delivery (with fallback) out.
+
+Which target a recipient's digest goes to, first match wins:
+
+1. the staff row's own `notify_url` (tag `staff-<id>`);
+2. a target tagged `staff-<id>` in the Apprise YAML;
+3. a YAML target for one of the person's roles: `role-<role>-school-<school_id>`, then
+   `role-<role>`;
+4. the default notify URL template (settings `default_notify_url`, e.g. the local sink's
+   `json://127.0.0.1:8701/staff/{staff_id}`).
+
+The fallback after N failed attempts: the row's `fallback_url` (`fallback-staff-<id>`), else a
+YAML target tagged `fallback-staff-<id>`, else the YAML catch-all `fallback`.
+
+Each digest gets its own small Apprise object holding only its targets (the YAML is parsed once
+per sender), so thousands of staff cost nothing extra. No database, no Prefect here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import apprise
+
+from notifications.apprise_config import (
+    FALLBACK_TAG,
+    InvalidTargetError,
+    add_staff_target,
+    build_apprise,
+    configured_tags,
+    fallback_tag,
+    role_tag,
+    staff_tag,
+)
+from notifications.deliver import DeliveryResult, send_digest
+from notifications.links import LinkBuilder
+from notifications.render import RenderedMessage, render_digest
+
+
+class AppriseSender:
+    """Callable `sender(outgoing) -> DeliveryResult` for `models.sweep.run_sweep`.
+
+    `config` is a `models.sweep.SweepConfig` (secret, base URL, Apprise YAML path, default URL
+    template, attempts and backoff). `sleep` is injectable so tests can make the backoff instant.
+    """
+
+    def __init__(self, config: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.sleep = sleep
+        self._yaml = build_apprise(config.apprise_config) if config.apprise_config else None
+        self._yaml_tags = configured_tags(self._yaml) if self._yaml is not None else set()
+        self._lock = threading.Lock()
+
+    def _add_yaml(self, apobj: apprise.Apprise, tag: str) -> bool:
+        if self._yaml is None or tag not in self._yaml_tags:
+            return False
+        with self._lock:
+            servers = list(self._yaml.find(tag, match_always=False))
+        for server in servers:
+            apobj.add(server)
+        return bool(servers)
+
+    def targets(self, recipient: Any) -> tuple[apprise.Apprise, str, str | None]:
+        """(Apprise object, primary tag, fallback tag or None) for one recipient."""
+        apobj = apprise.Apprise()
+        sid = int(recipient.staff_id)
+        primary = staff_tag(sid)
+        placed = False
+        if recipient.notify_url:
+            try:
+                add_staff_target(apobj, sid, recipient.notify_url)
+                placed = True
+            except InvalidTargetError:
+                placed = False
+        if not placed:
+            placed = self._add_yaml(apobj, primary)
+        if not placed:
+            for role in recipient.roles:
+                candidates = [role_tag(role)]
+                if recipient.school_id is not None:
+                    candidates.insert(0, role_tag(role, recipient.school_id))
+                for tag in candidates:
+                    if self._add_yaml(apobj, tag):
+                        primary, placed = tag, True
+                        break
+                if placed:
+                    break
+        if not placed and self.config.default_notify_url:
+            add_staff_target(apobj, sid, self.config.default_notify_url.format(staff_id=sid))
+        fallback: str | None = None
+        if recipient.fallback_url:
+            try:
+                fallback = add_staff_target(apobj, sid, recipient.fallback_url, fallback=True)
+            except InvalidTargetError:
+                fallback = None
+        if fallback is None and self._add_yaml(apobj, fallback_tag(sid)):
+            fallback = fallback_tag(sid)
+        if fallback is None and self._add_yaml(apobj, FALLBACK_TAG):
+            fallback = FALLBACK_TAG
+        return apobj, primary, fallback
+
+    def render(self, outgoing: Any) -> RenderedMessage:
+        """The digest with freshly signed links, as title + plain-text body."""
+        links = LinkBuilder.with_ttl(
+            self.config.secret_key,
+            self.config.base_url,
+            now=outgoing.now,
+            ttl_days=self.config.link_ttl_days,
+        )
+        digest = outgoing.digest
+        digest = replace(digest, links=links.for_digest(digest.recipient_staff_id, digest.items))
+        return render_digest(digest, html=False, ack_pause_days=outgoing.ack_pause_days)
+
+    def __call__(self, outgoing: Any) -> DeliveryResult:
+        message = self.render(outgoing)
+        apobj, primary, fallback = self.targets(outgoing.recipient)
+        return send_digest(
+            apobj,
+            message.title,
+            message.body,
+            tag=primary,
+            fallback_tag=fallback,
+            attempts=self.config.attempts,
+            backoff=self.config.backoff,
+            backoff_factor=self.config.backoff_factor,
+            sleep=self.sleep,
+        )

@@ -1,0 +1,134 @@
+"""Prefect tasks of the escalation sweep: one side effect each.
+
+- `record_due_escalations`: one transaction: select due steps, decide, write delivery rows.
+- `send_digest`: one Apprise delivery (N attempts with backoff, then the fallback target);
+  raises `DeliveryFailed` when even the fallback failed, so Prefect retries it and the task run
+  shows red in the UI.
+- `mark_and_advance`: one transaction: delivery rows marked, sent steps moved to the next rung.
+- `publish_sweep_artifacts`: counts, and a table of failed deliveries (ids only, no student data).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from models.sweep import (
+    DeliveryOutcome,
+    Outgoing,
+    SweepBatch,
+    SweepConfig,
+    SweepReport,
+    advance,
+    failed_rows,
+    mark_deliveries,
+    outcome_for,
+    prepare,
+)
+from notifications.deliver import DeliveryResult
+
+TAGS = ["ilp", "escalation"]
+FAILED_ARTIFACT_KEY = "escalation-sweep-failed-deliveries"
+SUMMARY_ARTIFACT_KEY = "escalation-sweep-summary"
+
+
+class DeliveryFailed(Exception):
+    """Every attempt, fallback included, failed. Carries the last `DeliveryResult`."""
+
+    def __init__(self, outgoing: Outgoing, result: DeliveryResult) -> None:
+        super().__init__(
+            f"delivery {outgoing.delivery_id} to staff {outgoing.digest.recipient_staff_id} "
+            f"failed after {result.attempts} attempt(s): {result.error}"
+        )
+        self.result = result
+
+
+@lru_cache(maxsize=8)
+def _sender(config: SweepConfig) -> Any:
+    from notifications.sender import AppriseSender
+
+    return AppriseSender(config)
+
+
+@task(name="record-due-escalations", cache_policy=NONE, retries=2, retry_delay_seconds=1, tags=TAGS)
+def record_due_escalations(url: str | None, now: datetime, config: SweepConfig) -> SweepBatch:
+    """Select the next batch of due steps, decide, and commit their delivery rows."""
+    from models.db import session_scope
+
+    with session_scope(url) as session:
+        return prepare(session, now, config)
+
+
+def _send_name() -> str:
+    from prefect.runtime import task_run
+
+    outgoing = task_run.parameters.get("outgoing")
+    if outgoing is None:
+        return "send-digest"
+    return f"send-digest-{outgoing.delivery_id}-staff-{outgoing.digest.recipient_staff_id}"
+
+
+@task(name="send-digest", task_run_name=_send_name, cache_policy=NONE, tags=TAGS)
+def send_digest(outgoing: Outgoing, config: SweepConfig) -> DeliveryResult:
+    """Render and deliver one recorded digest through Apprise (primary, then fallback)."""
+    result: DeliveryResult = _sender(config)(outgoing)
+    if not result.ok:
+        raise DeliveryFailed(outgoing, result)
+    return result
+
+
+def outcome_from_state(outgoing: Outgoing, state: Any) -> DeliveryOutcome:
+    """The delivery's outcome from a finished `send_digest` task state."""
+    if state.is_completed():
+        return outcome_for(outgoing, state.result())
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, DeliveryFailed):
+        return outcome_for(outgoing, error.result)
+    return outcome_for(
+        outgoing, DeliveryResult(False, 0, False, f"send task ended {state.name}: {error}")
+    )
+
+
+@task(name="mark-and-advance", cache_policy=NONE, retries=2, retry_delay_seconds=1, tags=TAGS)
+def mark_and_advance(url: str | None, batch: SweepBatch, outcomes: list[DeliveryOutcome]) -> int:
+    """Mark the delivery rows and advance the steps whose digests are all sent."""
+    from models.db import session_scope
+
+    with session_scope(url) as session:
+        mark_deliveries(session, outcomes, batch.now)
+        return advance(session, batch, outcomes)
+
+
+@task(name="sweep-artifacts", cache_policy=NONE, tags=TAGS)
+def publish_sweep_artifacts(report: SweepReport) -> None:
+    """A summary every run; a table of failed deliveries when there are any."""
+    s = report.summary()
+    create_markdown_artifact(
+        f"### Escalation sweep at {s['now']}\n\n"
+        "| due steps | held | advanced | items | new digests | sent | via fallback | failed |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        f"| {s['steps_due']} | {s['steps_held']} | {s['steps_advanced']} | {s['items']} "
+        f"| {s['recorded']} | {s['sent']} | {s['fallback']} | {s['failed']} |\n"
+        + (
+            "\n**Nobody to notify:**\n\n" + "\n".join(f"- {u}" for u in report.unresolved[:50])
+            if report.unresolved
+            else ""
+        ),
+        key=SUMMARY_ARTIFACT_KEY,
+        description="Escalation sweep counts",
+    )
+    rows = failed_rows(report.deliveries)
+    if rows:
+        create_table_artifact(
+            rows,
+            key=FAILED_ARTIFACT_KEY,
+            description=(
+                f"{len(rows)} failed deliveries: retried on the next sweep in the same window, "
+                "carried into the next window's digest otherwise"
+            ),
+        )
