@@ -1,0 +1,256 @@
+"""Intake through a real Prefect server: webhook -> event -> trigger -> lifecycle run -> steps;
+lost triggers recovered by reconcile; `ilp import` with its run and artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.prefect_server import PrefectServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "oneroster"
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def stack(prefect_server: PrefectServer, tmp_path_factory) -> Iterator[dict]:
+    """A database with one district imported, the product deployments served, and the web app."""
+    home = tmp_path_factory.mktemp("ilp")
+    env = {
+        **prefect_server.env,
+        "ILP_DATA_DIR": str(home),
+        "ILP_DATABASE_URL": f"sqlite:///{home / 'ilp.db'}",
+        "ILP_SCHOOLS_DIR": str(REPO / "deployments" / "config" / "schools"),
+        "ILP_RECONCILE_INTERVAL_MINUTES": "600",  # the test runs reconcile itself
+        "ILP_SWEEP_INTERVAL_MINUTES": "600",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from ilp.settings import get_settings
+    from models.db import dispose_engines, init_db
+
+    get_settings.cache_clear()
+    init_db()
+    from tests.feeds.helpers import import_path
+
+    import_path(FIXTURES / "clean-1.1")  # schools sch-A and sch-B now exist
+    log_path = home / "serve.log"
+    with open(log_path, "wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "deployments.serve"],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    import uvicorn
+
+    from web.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=15)
+
+    def registered() -> bool:
+        if serve.poll() is not None:
+            pytest.fail(f"serve exited:\n{log_path.read_text()[-3000:]}")
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            try:
+                deployment = client.read_deployment_by_name(
+                    "enrollment-lifecycle/enrollment-lifecycle"
+                )
+            except Exception:
+                return False
+            return bool(
+                client.read_resource_related_automations(f"prefect.deployment.{deployment.id}")
+            )
+
+    try:
+        assert wait_for(registered, timeout=60), log_path.read_text()[-3000:]
+        yield {"web": f"http://127.0.0.1:{port}", "home": home, "log": log_path}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        try:
+            os.killpg(serve.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        serve.wait(timeout=10)
+        dispose_engines()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+def enrollment_ids(source_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+    from models.db import get_engine
+
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT source_id, id, planned_fingerprint FROM enrollment WHERE source_id IN :ids"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": source_ids},
+        ).all()
+    return {r.source_id: (r.id, r.planned_fingerprint) for r in rows}
+
+
+def lifecycle_runs() -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["enrollment-lifecycle"])), limit=200
+        )
+
+
+def post(stack: dict, items: list[dict]) -> httpx.Response:
+    return httpx.post(f"{stack['web']}/enrollments", json=items, timeout=30)
+
+
+def student(n: int, **extra: str) -> dict:
+    return {
+        "student_id": f"w-{n}",
+        "school_id": "sch-A",
+        "given_name": "Webhook",
+        "family_name": f"Student{n}",
+        "grade": "10",
+        "start_date": "2026-09-01",
+        "english_learner": "esl",
+        "teacher_id": "t-A1",
+        **extra,
+    }
+
+
+def test_webhook_enrollment_is_planned_through_the_trigger(stack) -> None:
+    response = post(stack, [student(1), student(2), {"student_id": "bad", "grade": "PK"}])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [i["status"] for i in body["items"]] == ["created", "created", "rejected"]
+    assert body["items"][2]["errors"]  # reasons per field
+    assert body["events"] == 2
+
+    wanted = ["w-1@sch-A", "w-2@sch-A"]
+    planned = wait_for(
+        lambda: all(fp for _, fp in enrollment_ids(wanted).values()) and enrollment_ids(wanted),
+        timeout=90,
+    )
+    assert planned, f"not planned by the trigger:\n{stack['log'].read_text()[-4000:]}"
+
+    def completed_runs():
+        runs = [r for r in lifecycle_runs() if r.name in ("sch-A-w-1", "sch-A-w-2")]
+        done = [r for r in runs if r.state and r.state.is_completed()]
+        return done if len(done) == 2 else None
+
+    runs = wait_for(completed_runs, timeout=60)
+    assert runs, [(r.name, r.state_name) for r in lifecycle_runs()]
+    for run in runs:
+        assert "school:sch-A" in run.tags
+        assert "Webhook" not in run.name and "Student" not in run.name
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])
+            )
+        )
+    assert len(artifacts) == 2
+    assert all(a.type == "table" and "el_ilp" in str(a.data) for a in artifacts)
+
+    again = post(stack, [student(1)]).json()
+    assert again["items"][0]["status"] == "unchanged" and again["events"] == 0
+
+
+def test_lost_triggers_are_recovered_by_reconcile(stack, monkeypatch) -> None:
+    """Events that never reach Prefect: the enrollments are stored, then reconcile plans them."""
+    from tasks import events
+
+    monkeypatch.setattr(events, "prefect_reachable", lambda *a, **k: False)  # drop every event
+    items = [student(n, grade="3") for n in range(10, 20)]
+    body = post(stack, items).json()
+    assert body["accepted"] == 10 and body["events"] == 0
+    wanted = [f"w-{n}@sch-A" for n in range(10, 20)]
+    assert all(fp is None for _, fp in enrollment_ids(wanted).values())
+
+    from flows.reconcile import reconcile
+
+    assert reconcile() >= 10
+    assert all(fp for _, fp in enrollment_ids(wanted).values())
+
+
+def test_ilp_import_runs_the_flow_and_publishes_artifacts(stack, tmp_path) -> None:
+    feed = tmp_path / "feed"
+    shutil.copytree(FIXTURES / "quirky-1.1", feed)
+    out = subprocess.run(
+        [shutil.which("ilp") or str(REPO / ".venv" / "bin" / "ilp"), "import", str(feed)],
+        cwd=REPO,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stderr[-2000:]  # rows were rejected
+    assert "rejected" in out.stdout and "feed run" in out.stdout
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["import-feed"]))
+        )
+        assert runs and runs[0].state.is_completed()
+        keys = {a.key for a in client.read_artifacts() if a.key}
+    assert any(k.startswith("feed-run-") and k.endswith("-rejected") for k in keys)
+
+    partial = subprocess.run(
+        [
+            shutil.which("ilp") or str(REPO / ".venv" / "bin" / "ilp"),
+            "import",
+            "--allow-partial",
+            str(feed),
+        ],
+        cwd=REPO,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert partial.returncode == 0, partial.stderr[-2000:]
+    assert "0 new, 0 changed" in partial.stdout
