@@ -13,7 +13,7 @@ from collections.abc import Callable
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
 
-MODULES = ("ilp.cmd_feeds", "ilp.cmd_sweep", "ilp.cmd_web", "ilp.cmd_stack")
+MODULES = ("ilp.cmd_feeds", "ilp.cmd_sweep", "ilp.cmd_web", "ilp.cmd_stack", "ilp.cmd_report")
 
 
 def _gather() -> dict[str, tuple[Handler, Configure]]:
