@@ -2,6 +2,7 @@
 
     select due steps (index on next_action_at) → decide (pure) → record delivery rows (commit)
     → send each digest with Apprise (task, retries, fallback) → mark sent → advance the steps
+    → artifacts: the sweep's counts, failed deliveries, and the compliance report as of `now`
 
 Served by `deployments/serve.py` every 15 minutes; `ilp sweep --now ISO` runs it by hand. The
 same phases run without Prefect in `models.sweep.run_sweep`. A run with any failed delivery ends
@@ -20,6 +21,7 @@ from models.sweep import SweepConfig, SweepReport
 from tasks.notify import (
     mark_and_advance,
     outcome_from_state,
+    publish_compliance_artifact,
     publish_sweep_artifacts,
     record_due_escalations,
     send_digest,
@@ -66,6 +68,9 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
         advanced = mark_and_advance(url, batch, outcomes)
         report.add(batch, advanced, outcomes)
     publish_sweep_artifacts(report)
+    compliance = publish_compliance_artifact(url, now, return_state=True)
+    if not compliance.is_completed():  # the report is for operators; it never fails a sweep
+        logger.warning("compliance report artifact not written: %s", compliance.message)
     summary = report.summary()
     for line in report.unresolved:
         logger.warning("nobody to notify: %s", line)

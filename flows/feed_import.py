@@ -30,9 +30,10 @@ def import_feed(path: str, today: date | None = None, progress: bool = False) ->
     """Parse, record the feed run, upsert in one transaction, plan in batches, report."""
     logger = get_run_logger()
     feed = parse_feed(path)  # a non-feed fails here, before anything is written
-    feed_run_id = record_feed_run(path, feed.kind)
-    result = apply_feed_rows(feed, feed_run_id, today or date.today())
+    feed_run_id = record_feed_run(path, feed.unquote().kind)
+    quoted = apply_feed_rows(feed, feed_run_id, today or date.today())
     del feed
+    result = quoted.unquote()
     to_plan = result.to_plan
     planned = 0
     bar = _progress(len(to_plan)) if progress else None
@@ -43,8 +44,8 @@ def import_feed(path: str, today: date | None = None, progress: bool = False) ->
             bar.advance(len(batch))
     if bar:
         bar.stop()
-    close_feed_run(result)
-    publish_feed_artifact(path, result, planned)
+    close_feed_run(quoted)
+    publish_feed_artifact(path, quoted, planned)
     summary = {
         "feed_run_id": result.feed_run_id,
         "new": result.new,

@@ -6,7 +6,6 @@ give the same plan, and re-planning keeps what staff already completed.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -237,11 +236,13 @@ def plan_key(enrollment: Enrollment) -> Enrollment:
     a returning status matters (only for a graduation plan), and EL or not (every category
     gets the same steps). A district has far fewer such keys than students."""
     high_school = enrollment.grade >= 9
-    return replace(
-        enrollment,
+    return Enrollment(
+        start=enrollment.start,
         grade=9 if high_school else 0,
         returning=enrollment.returning and high_school,
         english_learner=EnglishLearner.ESL if enrollment.english_learner else None,
+        withdrawn=enrollment.withdrawn,
+        completed=enrollment.completed,
     )
 
 

@@ -9,6 +9,8 @@ template, and hand plain tuples to the driver. Same SQL, same stored format, on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,12 +44,10 @@ class BulkInsert:
         if not rows:
             return
         if self.order is not None:  # positional paramstyles (qmark, format, numeric)
-            order = self.order
-            params: list[Any] = (
-                list(rows)
-                if order == list(range(len(order)))
-                else [tuple(row[i] for i in order) for row in rows]
-            )
+            if self.order == list(range(len(self.order))):
+                params: list[Any] = list(rows)
+            else:
+                params = list(map(itemgetter(*self.order), rows))
         else:  # named / pyformat
             params = [dict(zip(self.columns, row, strict=True)) for row in rows]
         self.connection.exec_driver_sql(self.compiled.string, params)
@@ -58,16 +58,13 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[
     if not rows:
         return
     bulk = BulkInsert(connection, table, list(rows[0]))
-    caches: list[dict[Any, Any]] = [{} for _ in bulk.columns]
-
-    def convert(index: int, value: Any) -> Any:
-        processor = bulk.processors[index]
-        if processor is None or value is None or isinstance(value, list | dict):
-            return value if processor is None or value is None else processor(value)
-        cache = caches[index]
-        key = (type(value), value)
-        if key not in cache:
-            cache[key] = processor(value)
-        return cache[key]
-
-    bulk.execute([tuple(convert(i, row[c]) for i, c in enumerate(bulk.columns)) for row in rows])
+    columns = []
+    for name, processor in zip(bulk.columns, bulk.processors, strict=True):
+        values = [row[name] for row in rows]
+        if processor is not None:
+            if isinstance(next((v for v in values if v is not None), None), list | dict):
+                values = [None if v is None else processor(v) for v in values]
+            else:  # hashable scalars: memoize the processor, looked up at C speed
+                values = list(map(lru_cache(maxsize=None)(processor), values))
+        columns.append(values)
+    bulk.execute(list(zip(*columns, strict=True)))

@@ -35,6 +35,7 @@ from models.bulk import BulkInsert
 from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
 
 BATCH = 5000
+COORDINATOR = Role.ILP_COORDINATOR.value
 CLOSED = (StepStatus.COMPLETED.value,)
 
 
@@ -226,6 +227,17 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
             plan = plans[key] = plan_enrollment(enrollment, calendar, policy)
         else:
             validate(enrollment, calendar)
+        if not current:  # never planned (a new enrollment): every step is an insert
+            for template in _plan_templates(plan):
+                role = template["owner_role"]
+                owner = (
+                    coordinators.get(row.school_id)
+                    if role == COORDINATOR
+                    else owners.get((row.student_id, role))
+                )
+                inserts.append((template, row.id, owner))
+            counts.enrollments += 1
+            continue
         by_key = {(StepKind(st.kind), st.seq): st for st in current}
         planned_keys = set()
         for step, template in zip(plan, _plan_templates(plan), strict=True):

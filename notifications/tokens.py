@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from typing import Final
 
 TOKEN_VERSION: Final = 1
-ACTIONS: Final = ("acknowledge", "complete", "snooze", "tasks")
+ACTIONS: Final = ("acknowledge", "complete", "snooze", "tasks", "report")
+STEPLESS_ACTIONS: Final = ("tasks", "report")  # a page for a person, not an action on steps
 
 
 class TokenError(ValueError):
@@ -81,9 +82,9 @@ def _as_utc(moment: datetime) -> datetime:
 def _check_shape(action: str, step_ids: tuple[int, ...]) -> None:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    if action == "tasks" and step_ids:
-        raise ValueError("a 'tasks' token names no steps")
-    if action != "tasks" and not step_ids:
+    if action in STEPLESS_ACTIONS and step_ids:
+        raise ValueError(f"a {action!r} token names no steps")
+    if action not in STEPLESS_ACTIONS and not step_ids:
         raise ValueError(f"an {action!r} token needs at least one step id")
 
 
@@ -98,7 +99,8 @@ def sign_token(
     """A URL-safe token letting `staff_id` do `action` on `step_ids` until `expires_at`.
 
     `action` is "acknowledge", "complete" or "snooze" (one step id, or several for a digest's
-    "all items" link) or "tasks" (the personal task list; no step ids).
+    "all items" link), "tasks" (the personal task list; no step ids) or "report" (the compliance
+    report page for a coordinator, principal or RVP; no step ids).
     """
     step_ids = tuple(int(i) for i in step_ids)
     _check_shape(action, step_ids)

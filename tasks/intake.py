@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
 
 from intake.records import ParsedFeed
 from models.feeds import FeedResult
@@ -25,10 +26,15 @@ def detect_and_parse(path: Path) -> ParsedFeed:
     return parse_simple_csv(path)
 
 
+# A district feed holds 100k+ records: results and arguments go between tasks inside `quote`,
+# so Prefect does not walk every record looking for futures (that walk costs more than the
+# import itself). Prefect unwraps a quoted argument before the task body sees it.
+
+
 @task(name="parse-feed", cache_policy=NONE)
-def parse_feed(path: str) -> ParsedFeed:
+def parse_feed(path: str) -> quote[ParsedFeed]:
     """Read and validate the feed; bad rows become rejections, a non-feed raises FeedError."""
-    return detect_and_parse(Path(path))
+    return quote(detect_and_parse(Path(path)))
 
 
 @task(name="record-feed-run", retries=2, retry_delay_seconds=1, cache_policy=NONE)
@@ -42,7 +48,7 @@ def record_feed_run(source: str, kind: str) -> int:
 
 
 @task(name="apply-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def apply_feed_rows(feed: ParsedFeed, feed_run_id: int, today: date) -> FeedResult:
+def apply_feed_rows(feed: quote[ParsedFeed], feed_run_id: int, today: date) -> quote[FeedResult]:
     """Upsert every accepted row in one transaction (all or nothing, so a retry is safe)."""
     from ilp.schools import load_school_configs
     from ilp.settings import get_settings
@@ -51,7 +57,7 @@ def apply_feed_rows(feed: ParsedFeed, feed_run_id: int, today: date) -> FeedResu
 
     configs = load_school_configs(get_settings().schools_dir)
     with session_scope() as session:
-        return apply_feed(session, feed, feed_run_id, configs, today=today)
+        return quote(apply_feed(session, feed, feed_run_id, configs, today=today))
 
 
 @task(name="close-feed-run", retries=2, retry_delay_seconds=1, cache_policy=NONE)

@@ -6,6 +6,8 @@
   shows red in the UI.
 - `mark_and_advance`: one transaction: delivery rows marked, sent steps moved to the next rung.
 - `publish_sweep_artifacts`: counts, and a table of failed deliveries (ids only, no student data).
+- `publish_compliance_artifact`: the compliance report as of the sweep's `now` (markdown: by
+  school, by step kind, owners with the most overdue steps; counts only, no student data).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from notifications.deliver import DeliveryResult
 TAGS = ["ilp", "escalation"]
 FAILED_ARTIFACT_KEY = "escalation-sweep-failed-deliveries"
 SUMMARY_ARTIFACT_KEY = "escalation-sweep-summary"
+COMPLIANCE_ARTIFACT_KEY = "ilp-compliance-report"
 
 
 class DeliveryFailed(Exception):
@@ -132,3 +135,20 @@ def publish_sweep_artifacts(report: SweepReport) -> None:
                 "carried into the next window's digest otherwise"
             ),
         )
+
+
+@task(name="compliance-artifact", cache_policy=NONE, tags=TAGS)
+def publish_compliance_artifact(url: str | None, now: datetime) -> dict[str, Any]:
+    """The compliance report as of `now` (models.report), as a markdown artifact. Returns the
+    totals."""
+    from models.db import session_scope
+    from models.report import compliance_report, report_markdown
+
+    with session_scope(url) as session:
+        report = compliance_report(session, now)
+    create_markdown_artifact(
+        report_markdown(report),
+        key=COMPLIANCE_ARTIFACT_KEY,
+        description="ILP compliance: on time, late, overdue, missed, open",
+    )
+    return report.total.as_dict()

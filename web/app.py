@@ -7,6 +7,8 @@
                           models/actions.py), commits, then emits the Prefect event.
     GET|HEAD /            a short "open a link from your message" page
     GET|HEAD /healthz     {"ok": true}
+    GET|HEAD /report/{token}  the compliance report (web/report.py): coordinators, principals
+                          and RVPs, with a "report" token from `ilp report --link STAFF_ID`
     GET|HEAD /static/app.css
     POST     /enrollments from web/webhook.py, when that module exists
 
@@ -32,7 +34,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -174,6 +176,10 @@ def create_app(
         except PageError as exc:
             return _error_page(request, exc)
         return await run_in_threadpool(_guard, request, lambda: _act(request, config, token, form))
+
+    from web.report import router as report_router  # GET /report/{token}: web/report.py
+
+    app.include_router(report_router)
 
     try:
         from web.webhook import router as webhook_router
@@ -346,6 +352,8 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         staff = _staff(session, claims)
         if claims.action == "tasks":
             return _task_list(session, config, claims, staff, now, root, token)
+        if claims.action == "report":
+            return RedirectResponse(f"{root}/report/{token}", status_code=303)
         cards = []
         refused = missing = 0
         for step_id in claims.step_ids:
@@ -435,9 +443,9 @@ def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) 
     now = config.clock()
     claims = _claims(config, token, now)
     root = _root(request)
-    if claims.action == "tasks":
+    if claims.action in ("tasks", "report"):
         raise PageError(
-            405, "Nothing to submit", "This link opens your task list; open it to act on a step."
+            405, "Nothing to submit", "This link opens a page; open it to act on a step."
         )
     targets = _targets(claims, form)
     actor = Actor(

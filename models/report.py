@@ -1,0 +1,375 @@
+"""The compliance report: how many ILP steps were done on time, late, missed, or are still open.
+
+    from models.report import compliance_report
+    with session_scope(url) as s:
+        report = compliance_report(s, now)              # the whole district
+        report = compliance_report(s, now, school="sch-0001")
+
+Every non-cancelled step falls in exactly one **bucket**, as of `now` (each school's local date,
+"today"):
+
+| bucket | meaning |
+| --- | --- |
+| `on_time` | completed on or before its due date (``completed_on <= due``) |
+| `late` | completed after its due date |
+| `overdue` | still open and past due (``due < today``): late so far, still fixable |
+| `missed` | status ``missed``: overdue when the student withdrew; it can no longer be done |
+| `open` | still open and not yet due (``due >= today``; due today counts as open) |
+
+Choices *(documented here and in ``ilp report --help``)*:
+
+- **Cancelled steps are excluded** (withdrawal or re-plan made them moot).
+- **Optional steps** (the enrollment quarter's own quarter note) are **not** in the main counts,
+  by school, teacher or step; they are reported separately in ``Report.optional`` (a total) and
+  ``Report.optional_by_step``.
+- **As of `now`:** a completion dated after today (possible only when `now` is in the past) is
+  counted as not done yet (open or overdue by its due date), so a past `now` shows what the
+  record says about that day. Steps planned later, withdrawals and re-plans are not rolled back.
+- **Teacher** means the step's owner (``owner_staff_id``): the assigned teacher for most steps,
+  the counselor, ESL teacher or ILP coordinator for theirs. Steps with no owner on file are
+  grouped under "(no owner)".
+- ``overdue`` and ``missed`` are kept apart on purpose; ``Counts.not_done_in_time`` adds them.
+
+The counting is one ``GROUP BY`` query per distinct local date (usually one): the database
+returns a few hundred grouped rows, never the steps themselves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pendulum
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from lifecycle.types import StepKind, StepStatus
+from models.tables import Enrollment, School, Staff, Step
+
+BUCKETS = ("on_time", "late", "overdue", "missed", "open")
+NO_OWNER = "(no owner)"
+DIMENSIONS = ("school", "teacher", "step")
+
+
+@dataclass(frozen=True)
+class Counts:
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    missed: int = 0
+    open: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.on_time + self.late + self.overdue + self.missed + self.open
+
+    @property
+    def completed(self) -> int:
+        return self.on_time + self.late
+
+    @property
+    def not_done_in_time(self) -> int:
+        return self.overdue + self.missed
+
+    @property
+    def due(self) -> int:
+        """Steps whose due date has passed or that are done: what compliance is judged on."""
+        return self.on_time + self.late + self.overdue + self.missed
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """on_time / due (None when nothing is due yet)."""
+        return self.on_time / self.due if self.due else None
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(getattr(self, b) + getattr(other, b) for b in BUCKETS))
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = self.on_time_rate
+        return asdict(self) | {
+            "total": self.total,
+            "on_time_rate": None if rate is None else round(rate, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a breakdown: `key` is stable (school source id, staff id, step kind)."""
+
+    key: str
+    label: str
+    counts: Counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, **self.counts.as_dict()}
+
+
+@dataclass
+class Report:
+    now: datetime
+    today: dict[str, date]  # school source id -> the local date the report counted with
+    school: str | None  # the school it is limited to (source id), None = every school
+    total: Counts
+    by_school: list[Row] = field(default_factory=list)
+    by_teacher: list[Row] = field(default_factory=list)
+    by_step: list[Row] = field(default_factory=list)
+    optional: Counts = field(default_factory=Counts)
+    optional_by_step: list[Row] = field(default_factory=list)
+
+    def rows(self, by: str) -> list[Row]:
+        return {"school": self.by_school, "teacher": self.by_teacher, "step": self.by_step}[by]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.astimezone(UTC).isoformat(),
+            "today": {k: v.isoformat() for k, v in sorted(self.today.items())},
+            "school": self.school,
+            "rules": {
+                "on_time": "completed_on <= due",
+                "late": "completed after due",
+                "overdue": "open and due < today",
+                "missed": "status missed (overdue at withdrawal)",
+                "open": "open and due >= today",
+                "excluded": "cancelled steps; optional steps are counted under 'optional'",
+            },
+            "total": self.total.as_dict(),
+            "by_school": [r.as_dict() for r in self.by_school],
+            "by_teacher": [r.as_dict() for r in self.by_teacher],
+            "by_step": [r.as_dict() for r in self.by_step],
+            "optional": self.optional.as_dict(),
+            "optional_by_step": [r.as_dict() for r in self.optional_by_step],
+        }
+
+
+def bucket_expression(today: date) -> sa.ColumnElement[str]:
+    """The SQL CASE putting a step in its bucket as of the local date `today`."""
+    s = Step.__table__  # type: ignore[attr-defined]
+    day = sa.literal(today, sa.Date)
+    done = sa.and_(s.c.status == StepStatus.COMPLETED.value, s.c.completed_on <= day)
+    return sa.case(
+        (s.c.status == StepStatus.MISSED.value, sa.literal("missed")),
+        (sa.and_(done, s.c.completed_on <= s.c.due), sa.literal("on_time")),
+        (done, sa.literal("late")),
+        (s.c.due < day, sa.literal("overdue")),
+        else_=sa.literal("open"),
+    )
+
+
+def _schools(session: Session, school: str | int | None) -> list[Any]:
+    sc = School.__table__  # type: ignore[attr-defined]
+    query = sa.select(sc.c.id, sc.c.source_id, sc.c.name, sc.c.timezone).order_by(sc.c.source_id)
+    if school is not None:
+        text = str(school)
+        cond = sc.c.source_id == text
+        if text.isdigit():
+            cond = sa.or_(cond, sc.c.id == int(text))
+        query = query.where(cond)
+    rows = session.execute(query).all()
+    if school is not None and not rows:
+        raise LookupError(f"no school {school!r}")
+    return rows
+
+
+def local_date(now: datetime, timezone: str | None) -> date:
+    return now.astimezone(pendulum.timezone(timezone or "UTC")).date()
+
+
+def grouped_counts(
+    session: Session, now: datetime, school: str | int | None = None
+) -> tuple[list[Any], dict[tuple[int, int | None, str, bool], Counts]]:
+    """(school rows, {(school id, owner staff id, step kind, required): Counts}): the raw
+    GROUP BY result every breakdown is summed from."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    schools = _schools(session, school)
+    s = Step.__table__  # type: ignore[attr-defined]
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for row in schools:
+        by_day[local_date(now, row.timezone)].append(row.id)
+    raw: dict[tuple[int, int | None, str, bool], dict[str, int]] = defaultdict(dict)
+    for today, school_ids in by_day.items():
+        bucket = bucket_expression(today).label("bucket")
+        query = (
+            sa.select(
+                e.c.school_id,
+                s.c.owner_staff_id,
+                s.c.kind,
+                s.c.required,
+                bucket,
+                sa.func.count().label("n"),
+            )
+            .select_from(s.join(e, e.c.id == s.c.enrollment_id))
+            .where(s.c.status != StepStatus.CANCELLED.value, e.c.school_id.in_(school_ids))
+            .group_by(e.c.school_id, s.c.owner_staff_id, s.c.kind, s.c.required, bucket)
+        )
+        for row in session.execute(query):
+            key = (row.school_id, row.owner_staff_id, str(row.kind), bool(row.required))
+            raw[key][row.bucket] = raw[key].get(row.bucket, 0) + int(row.n)
+    return schools, {k: Counts(**v) for k, v in raw.items()}
+
+
+def _sum(
+    groups: dict[tuple[int, int | None, str, bool], Counts], index: int, required: bool = True
+) -> dict[Any, Counts]:
+    out: dict[Any, Counts] = defaultdict(Counts)
+    for key, counts in groups.items():
+        if key[3] == required:
+            out[key[index]] = out[key[index]] + counts
+    return out
+
+
+def _staff_labels(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    t = Staff.__table__  # type: ignore[attr-defined]
+    wanted = sorted(ids)
+    labels: dict[int, str] = {}
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        for row in session.execute(
+            sa.select(t.c.id, t.c.given_name, t.c.family_name, t.c.source_id).where(
+                t.c.id.in_(chunk)
+            )
+        ):
+            name = f"{row.given_name} {row.family_name}".strip()
+            labels[row.id] = f"{name} ({row.source_id})"
+    return labels
+
+
+def _step_order(kind: str) -> int:
+    kinds = [k.value for k in StepKind]
+    return kinds.index(kind) if kind in kinds else len(kinds)
+
+
+def compliance_report(session: Session, now: datetime, school: str | int | None = None) -> Report:
+    """On-time, late, overdue, missed and open steps as of `now`, by school, owner and kind.
+
+    `school` limits it to one school (source id or database id); `LookupError` if unknown.
+    """
+    schools, groups = grouped_counts(session, now, school)
+    source = {row.id: row.source_id for row in schools}
+    names = {row.id: row.name for row in schools}
+
+    per_school = _sum(groups, 0)
+    by_school = [
+        Row(source[sid], f"{names[sid]} ({source[sid]})", per_school.get(sid, Counts()))
+        for sid in sorted(source, key=lambda i: source[i])
+    ]
+    per_owner = _sum(groups, 1)
+    labels = _staff_labels(session, [i for i in per_owner if i is not None])
+    by_teacher = sorted(
+        (
+            Row(
+                "none" if sid is None else str(sid),
+                NO_OWNER if sid is None else labels.get(sid, f"staff #{sid}"),
+                counts,
+            )
+            for sid, counts in per_owner.items()
+        ),
+        key=lambda r: (-r.counts.not_done_in_time, -r.counts.late, r.label),
+    )
+    per_kind = _sum(groups, 2)
+    by_step = [Row(k, k, per_kind[k]) for k in sorted(per_kind, key=_step_order)]
+    optional_kind = _sum(groups, 2, required=False)
+    optional_by_step = [Row(k, k, optional_kind[k]) for k in sorted(optional_kind, key=_step_order)]
+
+    total = sum((r.counts for r in by_step), Counts())
+    optional = sum((r.counts for r in optional_by_step), Counts())
+    return Report(
+        now=now.astimezone(UTC),
+        today={row.source_id: local_date(now, row.timezone) for row in schools},
+        school=schools[0].source_id if school is not None else None,
+        total=total,
+        by_school=by_school,
+        by_teacher=by_teacher,
+        by_step=by_step,
+        optional=optional,
+        optional_by_step=optional_by_step,
+    )
+
+
+# --- text renderings (CLI, Prefect artifact) --------------------------------------------------
+
+HEADERS = ("on time", "late", "overdue", "missed", "open", "total", "on-time rate")
+
+
+def _rate(counts: Counts) -> str:
+    rate = counts.on_time_rate
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def counts_cells(counts: Counts) -> list[str]:
+    return [
+        str(counts.on_time),
+        str(counts.late),
+        str(counts.overdue),
+        str(counts.missed),
+        str(counts.open),
+        str(counts.total),
+        _rate(counts),
+    ]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(title: str, rows: list[Row], total: Counts | None = None) -> str:
+    lines = [
+        f"| {title} | " + " | ".join(HEADERS) + " |",
+        "|---" * (len(HEADERS) + 1) + "|",
+    ]
+    for row in rows:
+        lines.append(f"| {_md_escape(row.label)} | " + " | ".join(counts_cells(row.counts)) + " |")
+    if total is not None:
+        lines.append("| **all** | " + " | ".join(counts_cells(total)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(report: Report, *, teachers: int = 25) -> str:
+    """The report as Markdown (the sweep's Prefect artifact): totals, by school, by step kind,
+    and the `teachers` owners with the most overdue/missed steps."""
+    days = sorted(set(report.today.values()))
+    when = ", ".join(d.isoformat() for d in days) or report.now.date().isoformat()
+    t = report.total
+    parts = [
+        f"### ILP compliance as of {when}\n",
+        f"Required steps: **{t.total}**: {t.on_time} on time, {t.late} late, "
+        f"{t.overdue} overdue (open, past due), {t.missed} missed (withdrawn while overdue), "
+        f"{t.open} open (not yet due). On-time rate of due steps: **{_rate(t)}**.\n",
+        "#### By school\n",
+        markdown_table("school", report.by_school, report.total),
+        "#### By step\n",
+        markdown_table("step", report.by_step, report.total),
+    ]
+    worst = [r for r in report.by_teacher if r.counts.not_done_in_time or r.counts.late]
+    if worst:
+        parts += [
+            f"#### Owners with the most overdue or missed steps (top {teachers})\n",
+            markdown_table("owner", worst[:teachers]),
+        ]
+    if report.optional.total:
+        parts += [
+            "#### Optional steps (not counted above)\n",
+            markdown_table("step", report.optional_by_step, report.optional),
+        ]
+    parts.append(
+        "\n_On time: completed by the due date. Overdue: open and past due. Missed: overdue "
+        "when the student withdrew. Cancelled steps are excluded._\n"
+    )
+    return "\n".join(parts)
+
+
+__all__ = [
+    "BUCKETS",
+    "Counts",
+    "Report",
+    "Row",
+    "bucket_expression",
+    "compliance_report",
+    "grouped_counts",
+    "markdown_table",
+    "report_markdown",
+]

@@ -1,0 +1,22 @@
+"""`make bench`: every performance target of the issues, measured and printed.
+
+python -m tests.bench            # intake (100k students), then the escalation sweep
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> int:
+    from tests import bench_intake, bench_sweep
+
+    print("== intake: 100,000-student OneRoster feed ==", flush=True)
+    intake = bench_intake.main([])
+    print("\n== escalation sweep ==", flush=True)
+    sweep = bench_sweep.main([])
+    return intake or sweep
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The compliance report page: `GET|HEAD /report/{token}` (or `/report?token=...`).
+
+Who may see it: the token must be a genuine, unexpired `report` token (mint one with
+`ilp report --link STAFF_ID`), for an active staff member who *still* holds ILP coordinator,
+principal or regional VP. Coordinators and principals see their own school; a regional VP
+without a school sees every school (with a school: that school). Anyone else gets 403, a bad
+token 400, an expired one 410, no token 401. The page only reads (counts, and owners' names for
+the operators), never writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from lifecycle.types import Role
+from models.report import BUCKETS, compliance_report
+from notifications.render import step_label
+
+REPORT_ROLES = (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value, Role.REGIONAL_VP.value)
+MAX_TEACHERS = 200
+router = APIRouter()
+
+
+def _page(request: Request, token: str | None) -> Response:
+    from models.db import session_scope
+    from models.tables import School
+    from web import views
+    from web.app import PageError, _claims, _guard, _root, _staff
+
+    def show() -> Response:
+        if not token:
+            raise PageError(
+                401, "Link needed", "Open the report with the link from `ilp report --link`."
+            )
+        config = request.app.state.web
+        now: datetime = config.clock()
+        claims = _claims(config, token, now)
+        if claims.action != "report":
+            raise PageError(403, "Not allowed", "This link does not open the compliance report.")
+        with session_scope(config.db_url) as session:
+            staff = _staff(session, claims)
+            if not set(staff.roles or ()) & set(REPORT_ROLES):
+                raise PageError(
+                    403,
+                    "Not allowed",
+                    "The compliance report is for ILP coordinators, principals and regional VPs.",
+                )
+            school = None
+            if staff.school_id is not None:
+                row = session.get(School, staff.school_id)
+                if row is None:
+                    raise PageError(403, "Not allowed", "Your school is not on file.")
+                school = row.source_id
+            report = compliance_report(session, now, school=school)
+            session.rollback()
+        days = sorted({d.isoformat() for d in report.today.values()})
+        return views.render(
+            "report.html.j2",
+            title="ILP compliance",
+            report=report,
+            scope=report.school or "all schools",
+            as_of=", ".join(days) or now.date().isoformat(),
+            buckets=BUCKETS,
+            step_label=step_label,
+            teachers=report.by_teacher[:MAX_TEACHERS],
+            more_teachers=max(len(report.by_teacher) - MAX_TEACHERS, 0),
+            root=_root(request),
+            rate=rate,
+        )
+
+    return _guard(request, show)
+
+
+@router.api_route("/report/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def report_page(request: Request, token: str) -> Response:
+    return _page(request, token)
+
+
+@router.api_route("/report", methods=["GET", "HEAD"], include_in_schema=False)
+def report_query(request: Request, token: str | None = None) -> Response:
+    return _page(request, token)
+
+
+def rate(counts: Any) -> str:
+    value = counts.on_time_rate
+    return "-" if value is None else f"{value:.0%}"
