@@ -40,8 +40,11 @@ test-fast: install
 migrate: install
 	$(BIN)/ilp migrate
 
+# Everything on this machine (see README): ports from ILP_PREFECT_PORT / ILP_WEB_PORT /
+# ILP_SINK_PORT, or flags, e.g. make up UP_ARGS="--web-port 8800 --no-sample".
+UP_ARGS ?=
 up: install
-	$(BIN)/ilp up
+	$(BIN)/ilp up $(UP_ARGS)
 
 bench: install
 	$(BIN)/python -m tests.bench

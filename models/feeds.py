@@ -319,16 +319,22 @@ def _replace_assignments(
     assignments; one that names none keeps what is stored (delta feeds)."""
     t = Assignment.__table__  # type: ignore[attr-defined]
     wanted: dict[tuple[int, str], set[int]] = {}
+    staff_id = staff_ids.get
+    teacher, counselor, esl = Role.TEACHER.value, Role.COUNSELOR.value, Role.ESL_TEACHER.value
+
+    def want(student: int, role: str, source_id: str) -> None:
+        found = staff_id(source_id)
+        if found is not None:
+            wanted.setdefault((student, role), set()).add(found)
+
     for r in records:
         student = student_ids[r.student_source_id]
-        for role, ids in (
-            (Role.TEACHER, r.teacher_ids),
-            (Role.COUNSELOR, (r.counselor_id,) if r.counselor_id else ()),
-            (Role.ESL_TEACHER, (r.esl_teacher_id,) if r.esl_teacher_id else ()),
-        ):
-            staff = {staff_ids[i] for i in ids if i in staff_ids}
-            if staff:
-                wanted.setdefault((student, role.value), set()).update(staff)
+        for source_id in r.teacher_ids:
+            want(student, teacher, source_id)
+        if r.counselor_id:
+            want(student, counselor, r.counselor_id)
+        if r.esl_teacher_id:
+            want(student, esl, r.esl_teacher_id)
     if not wanted:
         return
     current: dict[tuple[int, str], dict[int, int]] = {}
