@@ -254,3 +254,22 @@ def test_ilp_import_runs_the_flow_and_publishes_artifacts(stack, tmp_path) -> No
     )
     assert partial.returncode == 0, partial.stderr[-2000:]
     assert "0 new, 0 changed" in partial.stdout
+
+
+def test_served_deployments_use_module_paths_triggers_and_schedules(stack) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        lifecycle = client.read_deployment_by_name("enrollment-lifecycle/enrollment-lifecycle")
+        feed = client.read_deployment_by_name("import-feed/import-feed")
+        sweep = client.read_deployment_by_name("escalation-sweep/escalation-sweep")
+        reconcile = client.read_deployment_by_name("reconcile/reconcile")
+        automations = client.read_resource_related_automations(f"prefect.deployment.{lifecycle.id}")
+    assert lifecycle.entrypoint == "flows.enrollment.enrollment_lifecycle"
+    assert feed.entrypoint == "flows.feed_import.import_feed" and not feed.schedules
+    expected = {"ilp.enrollment.created", "ilp.enrollment.changed"}
+    assert any(set(a.trigger.expect) == expected for a in automations)
+    # Intervals come from ILP_SWEEP_INTERVAL_MINUTES / ILP_RECONCILE_INTERVAL_MINUTES (600 here).
+    assert sweep.schedules[0].schedule.interval.total_seconds() == 600 * 60
+    assert reconcile.schedules[0].schedule.interval.total_seconds() == 600 * 60
+    assert sweep.concurrency_options.collision_strategy == "CANCEL_NEW"
