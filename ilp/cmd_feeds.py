@@ -19,6 +19,7 @@ def use_local_prefect() -> None:
     """
     if os.environ.get("PREFECT_API_URL"):
         return
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline by design
     import httpx
 
     from ilp.settings import get_settings
@@ -29,6 +30,19 @@ def use_local_prefect() -> None:
             os.environ["PREFECT_API_URL"] = url
     except httpx.HTTPError:
         pass
+
+
+def quiet_prefect_console() -> None:
+    """The command prints its own progress and summary; Prefect's console lines (and failure
+    tracebacks) stay in the run's logs in the Prefect UI, which still receives them."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -64,11 +78,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     use_local_prefect()
     from flows.feed_import import import_feed
 
+    if not args.verbose:
+        quiet_prefect_console()
     try:
         summary = import_feed(path=str(args.path), today=args.today, progress=sys.stderr.isatty())
     except FeedError as exc:
         print(f"ilp import: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # Prefect could not be reached or refused the run
+        print(f"ilp import: error: {exc} (nothing was imported)", file=sys.stderr)
+        return 1
     _print_summary(summary)
     if summary["rejected"] and not args.allow_partial:
         print(
@@ -97,6 +116,7 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-partial", action="store_true", help="exit 0 even when rows were rejected"
     )
+    parser.add_argument("--verbose", action="store_true", help="also show Prefect's run logs")
     parser.add_argument(
         "--today",
         type=date.fromisoformat,
