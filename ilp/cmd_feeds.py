@@ -86,7 +86,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"ilp import: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # Prefect could not be reached or refused the run
-        print(f"ilp import: error: {exc} (nothing was imported)", file=sys.stderr)
+        print(f"ilp import: error: {exc}", file=sys.stderr)
         return 1
     _print_summary(summary)
     if summary["rejected"] and not args.allow_partial:
