@@ -273,3 +273,32 @@ def test_served_deployments_use_module_paths_triggers_and_schedules(stack) -> No
     assert sweep.schedules[0].schedule.interval.total_seconds() == 600 * 60
     assert reconcile.schedules[0].schedule.interval.total_seconds() == 600 * 60
     assert sweep.concurrency_options.collision_strategy == "CANCEL_NEW"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("junk.zip", b"\x00\x01\x02 not a zip" * 50, "not"),
+        ("empty.csv", b"", "empty"),
+        ("wrong.csv", b"a,b,c\n1,2,3\n", "student_id"),
+    ],
+)
+def test_not_a_feed_is_one_clear_line_and_changes_nothing(stack, tmp_path, name, content, message):
+    from tests.feeds.helpers import dump
+
+    before = dump("feed_run", "enrollment", "student", "step")
+    path = tmp_path / name
+    path.write_bytes(content)
+    out = subprocess.run(
+        [shutil.which("ilp") or str(REPO / ".venv" / "bin" / "ilp"), "import", str(path)],
+        cwd=REPO,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ilp import: error:"), out.stderr[-2000:]
+    assert message in lines[0]
+    assert dump("feed_run", "enrollment", "student", "step") == before
