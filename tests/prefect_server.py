@@ -39,6 +39,8 @@ _ISOLATION_ENV = {
     # Give SQLite writers more room under bursts of events ("database is locked").
     "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Tests check that interval schedules become scheduled runs; don't wait a minute for it.
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
 }
 
 

@@ -275,6 +275,26 @@ def test_served_deployments_use_module_paths_triggers_and_schedules(stack) -> No
     assert sweep.concurrency_options.collision_strategy == "CANCEL_NEW"
 
 
+def test_interval_schedules_become_scheduled_runs(stack) -> None:
+    """Prefect's scheduler turns the sweep and reconcile intervals into runs (this broke under
+    SQLAlchemy 2.1, which is why it is pinned below 2.1)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    def scheduled() -> set[str]:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["escalation-sweep", "reconcile"]))
+            )
+        names = {"escalation-sweep", "reconcile"}
+        with get_client(sync_client=True) as client:
+            flows = {f.id: f.name for f in client.read_flows()}
+        found = {flows.get(r.flow_id) for r in runs if r.state_name == "Scheduled"}
+        return names if names <= found else set()
+
+    assert wait_for(scheduled, timeout=60), "no scheduled sweep/reconcile runs were created"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
