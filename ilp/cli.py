@@ -129,6 +129,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:  # CalendarError, PlanError, PolicyError: bad input, one line
         print(f"ilp {args.command}: error: {exc}", file=sys.stderr)
         code = 2
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):
+            raise
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"ilp {args.command}: error: database: {reason}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:
         code = 130
     raise SystemExit(code)

@@ -144,6 +144,10 @@ def _run_alembic(url: str | None, fn: Any, revision: str) -> None:
 
 def init_db(url: str | None = None) -> None:
     """Create or upgrade the database to the newest schema by running the migrations to head."""
+    url = resolve_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not _is_memory_sqlite(url):
+        Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
     _run_alembic(url, command.upgrade, "head")
 
 

@@ -137,3 +137,13 @@ def test_operator_cli_and_lazy_import(tmp_path):
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert run.stdout.strip() == "ok", run.stderr
+
+
+def test_migrating_creates_the_sqlite_folder(tmp_path):
+    """A fresh checkout has no var/ yet: `ilp migrate` must create it, not fail."""
+    from models.db import dispose_engines, init_db
+
+    url = f"sqlite:///{tmp_path / 'not' / 'yet' / 'ilp.db'}"
+    init_db(url)
+    assert (tmp_path / "not" / "yet" / "ilp.db").exists()
+    dispose_engines()
