@@ -52,14 +52,11 @@ import html
 import json
 import logging
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -72,6 +69,7 @@ from lifecycle.calendar import SchoolCalendar
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import StepKind, StepStatus
 from models.report import BUCKETS, Counts, compliance_report
+from notifications.sink import sink_process, sink_state
 
 logger = logging.getLogger(__name__)
 
@@ -274,54 +272,6 @@ def form_for(kind: str, step_id: int, unsuccessful: bool) -> dict[str, str]:
 
 
 # --- the sink and senders ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _sink_state(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}/_control/state", timeout=5) as r:
-        return dict(json.load(r))
-
-
-@contextmanager
-def running_sink(directory: Path, url: str | None = None) -> Iterator[str]:
-    """A sink to deliver to: `url` if given, else `python -m notifications.sink` started here on
-    a free port (its own process, as `make up` runs it), stopped afterwards. Yields its base."""
-    if url:
-        yield url.rstrip("/")
-        return
-    port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "notifications.sink", "--port", str(port), "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-        cwd=str(ROOT),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the notification sink exited with {proc.returncode}")
-            try:
-                _sink_state(base)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the notification sink at {base} did not start") from None
-                time.sleep(0.05)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class CountingSender:
@@ -658,11 +608,11 @@ def simulate(
     leaving = withdrawal_days(url, config)
     schools_dir = config.schools_dir or _schools_dir()
 
-    with running_sink(sink_dir, config.sink_url) if config.deliver else nullcontext(None) as base:
+    with sink_process(sink_dir, config.sink_url) if config.deliver else nullcontext(None) as base:
         if base is not None:
             from notifications.sender import AppriseSender
 
-            before = int(_sink_state(base)["count"])
+            before = int(sink_state(base)["count"])
             host = base.split("://", 1)[1]
             sweep_config = SweepConfig(
                 secret_key="simulation-secret",
@@ -729,7 +679,7 @@ def simulate(
                     )
         result.year_seconds = time.perf_counter() - year_started
         if base is not None:
-            result.sink_messages = int(_sink_state(base)["count"]) - before
+            result.sink_messages = int(sink_state(base)["count"]) - before
     get_engine(url).dispose()  # close the simulation database's connections (other engines stay)
     result.seconds = time.perf_counter() - started
     write_outputs(result)

@@ -21,7 +21,14 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -359,6 +366,55 @@ class SinkServer:
 def start_sink(directory: str | Path, *, port: int = 0, down: bool = False) -> SinkServer:
     """Start a sink in a background thread (tests, the embedded default). Call `.stop()`."""
     return SinkServer(directory, port=port, down=down).start()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sink_state(base: str) -> dict[str, Any]:
+    """The sink's control state (message count, up/down) from its base URL."""
+    with urllib.request.urlopen(f"{base}/_control/state", timeout=5) as r:
+        return dict(json.load(r))
+
+
+@contextmanager
+def sink_process(directory: str | Path, url: str | None = None) -> Iterator[str]:
+    """A sink to deliver to: `url` if given, else `python -m notifications.sink` started here on
+    a free port (its own process, as `make up` runs it) and stopped afterwards. Yields its base."""
+    if url:
+        yield url.rstrip("/")
+        return
+    port = free_port()
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "notifications.sink", "--port", str(port), "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the notification sink exited with {proc.returncode}")
+            try:
+                sink_state(base)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the notification sink at {base} did not start") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

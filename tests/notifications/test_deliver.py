@@ -5,12 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from notifications.apprise_config import add_staff_target, build_apprise, fallback_tag
-from notifications.bench import deliver_many, free_port
+from notifications.bench import deliver_many
 from notifications.deliver import send_digest, send_rendered
 from notifications.digest import DigestItem, group_into_digests
 from notifications.links import LinkBuilder
 from notifications.render import render_digest
-from notifications.sink import SinkServer
+from notifications.sink import SinkServer, free_port
 
 WINDOW = datetime(2025, 9, 15, 11, 0, tzinfo=UTC)
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import apprise
 import httpx
 
-from notifications.bench import free_port
-from notifications.sink import SinkServer
+from notifications.sink import SinkServer, free_port
 
 
 def test_apprise_json_message_is_stored_and_listed(sink: SinkServer, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from lifecycle.types import Role
 from models.db import get_engine, session_scope
 from models.sweep import PAUSE_ENV, PAUSE_FILE_ENV, _due_query
 from models.tables import Step
-from notifications.bench import free_port
+from notifications.sink import free_port
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import START, staff_up
 

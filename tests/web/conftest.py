@@ -7,7 +7,6 @@ The app's clock is a fixed `NOW` (a Tuesday, 09:00 in Chicago) unless a test mov
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from models.tables import TABLES, Assignment, Enrollment, Staff, Step, Student
 from notifications.digest import DigestItem, group_into_digests, make_student_ref
 from notifications.links import LinkBuilder
 from notifications.render import render_digest
+from notifications.sink import free_port
 from notifications.tokens import sign_token
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,12 +215,6 @@ def app(world: World, clock: Clock, events: Events) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url=BASE_URL) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
