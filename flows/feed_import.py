@@ -19,7 +19,7 @@ from tasks.artifacts import publish_feed_artifact
 from tasks.intake import apply_feed_rows, close_feed_run, parse_feed, record_feed_run
 from tasks.planning import plan_batch
 
-PLAN_BATCH = 20_000  # enrollments per planning task (one transaction each)
+PLAN_BATCH = 25_000  # enrollments per planning task (it commits every 5,000)
 
 
 def import_run_name() -> str:

@@ -11,16 +11,12 @@ from prefect import flow, get_run_logger
 
 from tasks.planning import find_unplanned, plan_batch
 
-BATCH = 5000
-
 
 @flow(name="reconcile", flow_run_name="reconcile", log_prints=True)
 def reconcile() -> int:
     logger = get_run_logger()
     missing = find_unplanned()
-    planned = 0
-    for start in range(0, len(missing), BATCH):
-        planned += plan_batch(missing[start : start + BATCH]).enrollments
+    planned = plan_batch(missing).enrollments if missing else 0
     if planned:
         logger.warning("planned %d enrollment(s) that had no current plan", planned)
     else:

@@ -86,7 +86,7 @@ def _step_template(step: PlannedStep) -> dict[str, Any]:
 # step templates (and the driver values of each template) are built once per process. Entries
 # hold the plan itself, so an id() is never reused while cached.
 _templates: dict[int, tuple[tuple[PlannedStep, ...], list[dict[str, Any]]]] = {}
-_driver_values: dict[tuple[str, int], tuple[Any, ...]] = {}
+_driver_values: dict[tuple[str, int], tuple[dict[str, Any], tuple[Any, ...]]] = {}
 CACHE_LIMIT = 50_000
 
 
@@ -169,16 +169,51 @@ def plan_enrollments(
     """
     counts = PlanCounts()
     for chunk in _chunks(list(enrollment_ids), BATCH):
-        _plan_batch(session, chunk, now or utcnow(), counts)
+        batch = _prepare_batch(session, chunk, now or utcnow())
+        if batch is not None:
+            _write_batch(session, batch, counts)
     return counts
 
 
-def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: PlanCounts) -> None:
+def plan_enrollments_in_batches(
+    enrollment_ids: Sequence[int],
+    *,
+    url: str | None = None,
+    now: datetime | None = None,
+    batch_size: int = BATCH,
+) -> PlanCounts:
+    """`plan_enrollments` for a whole feed, committing every `batch_size` enrollments, so a
+    crash keeps what was planned and memory stays flat. (Preparing the next batch in a second
+    thread while one is written was measured slower: the two threads fight over the GIL.)"""
+    from models.db import session_scope
+
+    counts = PlanCounts()
+    now = now or utcnow()
+    for chunk in _chunks(list(enrollment_ids), batch_size):
+        with session_scope(url) as session:
+            batch = _prepare_batch(session, chunk, now)
+            if batch is not None:
+                _write_batch(session, batch, counts)
+    return counts
+
+
+@dataclass
+class _Batch:
+    """What one batch will write: computed from reads, applied in one transaction."""
+
+    now: datetime
+    enrollment_ids: list[int]
+    inserts: list[tuple[dict[str, Any], int, int | None]]
+    updates: list[dict[str, Any]]
+    cancels: list[int]
+
+
+def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
     if not rows:
-        return
+        return None
     schools = {
         r.id: r
         for r in session.execute(
@@ -236,7 +271,6 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
                     else owners.get((row.student_id, role))
                 )
                 inserts.append((template, row.id, owner))
-            counts.enrollments += 1
             continue
         by_key = {(StepKind(st.kind), st.seq): st for st in current}
         planned_keys = set()
@@ -269,27 +303,34 @@ def _plan_batch(session: Session, ids: Sequence[int], now: datetime, counts: Pla
             key = (StepKind(st.kind), st.seq)
             if key not in planned_keys and st.status == StepStatus.OPEN.value:
                 cancels.append(st.id)
-        counts.enrollments += 1
 
-    if inserts:
-        _insert_steps(session, s, inserts, now)
-        counts.steps_inserted += len(inserts)
-    for values in updates:
+    return _Batch(now, [r.id for r in rows], inserts, updates, cancels)
+
+
+def _write_batch(session: Session, batch: _Batch, counts: PlanCounts) -> None:
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    if batch.inserts:
+        _insert_steps(session, s, batch.inserts, batch.now)
+    for values in batch.updates:
         step_id = values.pop("_id")
         session.execute(sa.update(s).where(s.c.id == step_id).values(**values))
-    counts.steps_updated += len(updates)
-    for chunk in _chunks(cancels, 900):
+    for chunk in _chunks(batch.cancels, 900):
         session.execute(
             sa.update(s)
             .where(s.c.id.in_(chunk))
-            .values(status=StepStatus.CANCELLED.value, next_action_at=None, updated_at=now)
+            .values(status=StepStatus.CANCELLED.value, next_action_at=None, updated_at=batch.now)
         )
-    counts.steps_cancelled += len(cancels)
-    session.execute(
-        sa.update(e)
-        .where(e.c.id.in_([r.id for r in rows]))
-        .values(planned_fingerprint=e.c.fingerprint, planned_at=now)
-    )
+    for chunk in _chunks(batch.enrollment_ids, 900):
+        session.execute(
+            sa.update(e)
+            .where(e.c.id.in_(chunk))
+            .values(planned_fingerprint=e.c.fingerprint, planned_at=batch.now)
+        )
+    counts.enrollments += len(batch.enrollment_ids)
+    counts.steps_inserted += len(batch.inserts)
+    counts.steps_updated += len(batch.updates)
+    counts.steps_cancelled += len(batch.cancels)
 
 
 TEMPLATE_COLUMNS = (
@@ -318,11 +359,11 @@ def _insert_steps(
     dialect = session.connection().dialect.name
     rows = []
     for template, enrollment_id, owner in inserts:
-        head = _driver_values.get((dialect, id(template)))
-        if head is None:
-            head = bulk.process([template[c] for c in TEMPLATE_COLUMNS])
-            _driver_values[(dialect, id(template))] = head
-        rows.append((*head, enrollment_id, owner, 0, *stamp))
+        cached = _driver_values.get((dialect, id(template)))
+        if cached is None or cached[0] is not template:  # ids are reused once a template dies
+            cached = (template, bulk.process([template[c] for c in TEMPLATE_COLUMNS]))
+            _driver_values[(dialect, id(template))] = cached
+        rows.append((*cached[1], enrollment_id, owner, 0, *stamp))
     bulk.execute(rows)
 
 

@@ -11,14 +11,16 @@ from prefect.cache_policies import NONE
 from models.planning import PlanCounts
 
 
-@task(name="plan-batch", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+@task(name="plan-enrollments", retries=2, retry_delay_seconds=1, cache_policy=NONE)
 def plan_batch(enrollment_ids: Sequence[int], now: datetime | None = None) -> PlanCounts:
-    """Plan a batch of enrollments and store their steps, in one transaction."""
-    from models.db import session_scope
-    from models.planning import plan_enrollments
+    """Plan enrollments and store their steps, committing every 5,000 enrollments.
 
-    with session_scope() as session:
-        return plan_enrollments(session, enrollment_ids, now=now)
+    One task for a whole feed keeps Prefect's per-task cost out of the loop; a retry re-plans
+    from the database, so what was already committed is simply found unchanged.
+    """
+    from models.planning import plan_enrollments_in_batches
+
+    return plan_enrollments_in_batches(enrollment_ids, now=now)
 
 
 @task(name="unplanned-enrollments", cache_policy=NONE)

@@ -167,3 +167,46 @@ def test_reconciliation_finds_what_a_lost_trigger_left_unplanned(ilp_env, tmp_pa
             )
         ).scalar()
     assert no_steps == 0
+
+
+def test_batched_planning_stores_exactly_what_one_transaction_stores(
+    ilp_env, tmp_path, monkeypatch
+) -> None:
+    """The import flow plans a feed in committed batches; the result must not depend on it."""
+    from datetime import UTC, datetime
+
+    from ilp.schools import load_school_configs
+    from ilp.settings import get_settings
+    from models.db import dispose_engines, init_db
+    from models.feeds import apply_feed, finish_feed_run, start_feed_run
+    from models.planning import plan_enrollments_in_batches
+    from tasks.intake import detect_and_parse
+
+    feed_path = write_sample_district(tmp_path / "d.zip", students=300, schools=3)
+    now = datetime(2026, 9, 1, 12, tzinfo=UTC)
+    steps: dict[str, object] = {}
+    for mode in ("sequential", "batched"):
+        monkeypatch.setenv("ILP_DATABASE_URL", f"sqlite:///{tmp_path / mode}.db")
+        get_settings.cache_clear()
+        init_db()
+        feed = detect_and_parse(feed_path)
+        with session_scope() as session:
+            run_id = start_feed_run(session, "x", feed.kind)
+        with session_scope() as session:
+            result = apply_feed(
+                session,
+                feed,
+                run_id,
+                load_school_configs(get_settings().schools_dir),
+                today=date(2026, 9, 1),
+            )
+            finish_feed_run(session, result)
+        if mode == "sequential":
+            with session_scope() as session:
+                counts = plan_enrollments(session, result.to_plan, now=now)
+        else:
+            counts = plan_enrollments_in_batches(result.to_plan, now=now, batch_size=40)
+        assert counts.enrollments == 300
+        steps[mode] = dump("step", "enrollment")
+        dispose_engines()
+    assert steps["batched"] == steps["sequential"]
