@@ -15,7 +15,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.artifacts import publish_feed_artifact
+from ilp.settings import get_settings
+from tasks.artifacts import publish_feed_artifact, publish_plan_artifacts
 from tasks.intake import apply_feed_rows, close_feed_run, parse_feed, record_feed_run
 from tasks.planning import plan_batch
 
@@ -67,7 +68,10 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
     if bar:
         bar.stop()
     close_feed_run(quoted)
-    publish_feed_artifact(path, quoted, planned)
+    lifecycle_artifacts = None
+    if len(to_plan) <= get_settings().lifecycle_artifacts_max:
+        lifecycle_artifacts = publish_plan_artifacts(to_plan)
+    publish_feed_artifact(path, quoted, planned, lifecycle_artifacts)
     summary = {
         "feed_run_id": result.feed_run_id,
         "new": result.new,

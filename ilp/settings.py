@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     schools_dir: Path = Path("deployments/config/schools")
     apprise_config: Path = Path("deployments/config/apprise.yaml")
 
+    # A feed import publishes a plan artifact per student only up to this many (a daily delta
+    # feed gets them; a 100k first load gets its feed artifact alone).
+    lifecycle_artifacts_max: int = 1000
+
     # --- Escalation sweep (models/sweep.py, flows/escalation.py, `ilp sweep`) ---------------
     sweep_interval_minutes: float = 15  # the served deployment's schedule
     sweep_batch_size: int = 50_000  # due steps per prepare transaction (one digest each)

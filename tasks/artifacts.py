@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from prefect import task
@@ -20,8 +21,14 @@ def artifact_key(text: str) -> str:
 
 
 @task(name="feed-artifact", cache_policy=NONE)
-def publish_feed_artifact(source: str, result: FeedResult, planned: int) -> None:
-    """Counts, then a table of rejected rows (file, line, column, reason)."""
+def publish_feed_artifact(
+    source: str, result: FeedResult, planned: int, lifecycle_artifacts: int | None
+) -> None:
+    """Counts, then a table of rejected rows (file, line, column, reason).
+
+    `lifecycle_artifacts` is how many per-student plan artifacts were published, or None when
+    the feed was too big for them.
+    """
     from intake.safety import csv_safe
 
     counts = (
@@ -29,8 +36,15 @@ def publish_feed_artifact(source: str, result: FeedResult, planned: int) -> None
         "| new | changed | unchanged | withdrawn | rejected | planned |\n"
         "|---|---|---|---|---|---|\n"
         f"| {result.new} | {result.changed} | {result.unchanged} | {result.withdrawn} "
-        f"| {result.rejected} | {planned} |\n"
+        f"| {result.rejected} | {planned} |\n\n"
     )
+    if lifecycle_artifacts is None:
+        counts += (
+            f"{planned} lifecycles planned: more than ILP_LIFECYCLE_ARTIFACTS_MAX, so no "
+            "per-student plan artifacts. `ilp report` and the staff pages show the plans.\n"
+        )
+    else:
+        counts += f"{lifecycle_artifacts} lifecycle plan artifacts (keys `lifecycle-*`).\n"
     create_markdown_artifact(
         counts, key=f"feed-run-{result.feed_run_id}", description="Feed counts"
     )
@@ -46,10 +60,8 @@ def publish_feed_artifact(source: str, result: FeedResult, planned: int) -> None
         )
 
 
-@task(name="plan-artifact", cache_policy=NONE)
-def publish_plan_artifact(enrollment_id: int, school: str, steps: list[dict[str, Any]]) -> None:
-    """The planned steps and due dates of one lifecycle (no names)."""
-    rows = [
+def plan_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         {
             "step": f"{s['kind']}" + (f" #{s['seq']}" if s["seq"] else ""),
             "due": str(s["due"]),
@@ -60,8 +72,63 @@ def publish_plan_artifact(enrollment_id: int, school: str, steps: list[dict[str,
         }
         for s in steps
     ]
+
+
+def lifecycle_key(school: str, enrollment_id: int) -> str:
+    """The same key from the trigger path and a feed import, so the UI shows one history."""
+    return artifact_key(f"lifecycle-{school}-{enrollment_id}")
+
+
+@task(name="plan-artifact", cache_policy=NONE)
+def publish_plan_artifact(enrollment_id: int, school: str, steps: list[dict[str, Any]]) -> None:
+    """The planned steps and due dates of one lifecycle (no names)."""
     create_table_artifact(
-        rows,
-        key=artifact_key(f"lifecycle-{school}-{enrollment_id}"),
+        plan_rows(steps),
+        key=lifecycle_key(school, enrollment_id),
         description=f"ILP plan for enrollment {enrollment_id}",
     )
+
+
+@task(name="plan-artifacts", retries=1, retry_delay_seconds=1, cache_policy=NONE)
+def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
+    """A lifecycle artifact for each enrollment a feed planned, sent a few at a time.
+
+    A feed above `lifecycle_artifacts_max` gets none: nobody browses 100,000 artifacts, and
+    creating them would cost more than planning. Its feed artifact says so.
+    """
+    from prefect.artifacts import TableArtifact
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from models.db import session_scope
+    from models.planning import describe_enrollment, stored_plan
+
+    artifacts = []
+    with session_scope() as session:
+        for enrollment_id in enrollment_ids:
+            label = describe_enrollment(session, enrollment_id)
+            if label is None:
+                continue
+            artifacts.append(
+                TableArtifact(
+                    table=plan_rows(stored_plan(session, enrollment_id)),
+                    key=lifecycle_key(label.school, enrollment_id),
+                    description=f"ILP plan for enrollment {enrollment_id}",
+                )
+            )
+    run_coro_as_sync(_create_all(artifacts))
+    return len(artifacts)
+
+
+async def _create_all(artifacts: list[Any], concurrency: int = 8) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    limit = asyncio.Semaphore(concurrency)
+    async with get_client() as client:
+
+        async def create(artifact: Any) -> None:
+            async with limit:
+                await artifact.acreate(client)
+
+        await asyncio.gather(*(create(a) for a in artifacts))

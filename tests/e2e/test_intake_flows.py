@@ -237,7 +237,20 @@ def test_ilp_import_runs_the_flow_and_publishes_artifacts(stack, tmp_path) -> No
         )
         assert runs and runs[0].state.is_completed()
         keys = {a.key for a in client.read_artifacts() if a.key}
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        run_artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[runs[0].id]))
+        )
     assert any(k.startswith("feed-run-") and k.endswith("-rejected") for k in keys)
+    summary = next(
+        a for a in run_artifacts if a.key and a.key.startswith("feed-run-") and "rej" not in a.key
+    )
+    plans = [a for a in run_artifacts if a.key and a.key.startswith("lifecycle-")]
+    planned = int(out.stdout.split(" planned")[0].split()[-1])
+    assert planned > 0 and len(plans) == planned, (out.stdout, [a.key for a in run_artifacts])
+    assert all(a.type == "table" and "welcome_call" in str(a.data) for a in plans)
+    assert f"{planned} lifecycle plan artifacts" in str(summary.data)
 
     partial = subprocess.run(
         [
