@@ -764,7 +764,54 @@ def advance(session: Session, batch: SweepBatch, outcomes: Iterable[DeliveryOutc
             .values(rungs_sent=sa.bindparam("b_rungs"), next_action_at=sa.bindparam("b_next")),
             params,
         )
+    supersede_stale(session, outcomes)
     return len(params)
+
+
+def supersede_stale(session: Session, outcomes: Iterable[DeliveryOutcome]) -> int:
+    """Close the rows a crash left `recorded` in a window that has passed.
+
+    Such a row is never sent (a sweep sends only its own window's rows); its steps stayed due
+    and went out in a later digest. Once that later digest to the same recipient is sent, the
+    old row says so instead of looking like a message still in flight.
+    """
+    later: dict[int, DeliveryOutcome] = {}
+    for o in outcomes:
+        if o.status in OK_STATUSES:
+            seen = later.get(o.recipient_staff_id)
+            if seen is None or o.window_start > seen.window_start:
+                later[o.recipient_staff_id] = o
+    if not later:
+        return 0
+    d = Delivery.__table__  # type: ignore[attr-defined]
+    stale = session.execute(
+        sa.select(d.c.id, d.c.recipient_staff_id, d.c.window_start).where(
+            d.c.status == DeliveryStatus.RECORDED.value
+        )
+    ).all()
+    params = [
+        {
+            "b_id": row.id,
+            "b_error": f"not sent in its window; its open items went out in delivery "
+            f"{later[row.recipient_staff_id].delivery_id}",
+        }
+        for row in stale
+        if row.recipient_staff_id in later
+        and _utc(row.window_start) < _utc(later[row.recipient_staff_id].window_start)
+    ]
+    if params:
+        session.execute(
+            sa.update(d)
+            .where(d.c.id == sa.bindparam("b_id"), d.c.status == DeliveryStatus.RECORDED.value)
+            .values(status=DeliveryStatus.SUPERSEDED.value, last_error=sa.bindparam("b_error")),
+            params,
+        )
+    return len(params)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # -- the whole sweep, without Prefect -------------------------------------------------------------
@@ -842,4 +889,5 @@ __all__ = [
     "outcome_for",
     "prepare",
     "run_sweep",
+    "supersede_stale",
 ]

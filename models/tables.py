@@ -83,6 +83,8 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     FALLBACK_SENT = "fallback_sent"
+    # Recorded but never sent in its window (the sweep died); a later digest carried its items.
+    SUPERSEDED = "superseded"
 
 
 class FeedRunStatus(StrEnum):

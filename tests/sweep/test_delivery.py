@@ -214,3 +214,30 @@ def test_sigkill_loses_nothing_and_doubles_at_most_once(
     for hour in (7, 12):
         d.sweep(local(date(2026, 8, 31), hour))
     assert Counter(m["path"] for m in d.sink.messages()) == {teacher: 1}
+
+
+def test_a_crash_left_recorded_past_its_window_is_superseded_not_lost(
+    district: District, tmp_path: Path
+) -> None:
+    """The sweep dies after recording and nothing runs again until the next day's window."""
+    d = district
+    two_students(d)
+    for day in (date(2026, 8, 17), date(2026, 8, 19), date(2026, 8, 24)):
+        d.sweep(local(day, 7))
+    d.sink.clear()
+    kill_at(d, "after_record", local(DAY10, 7).isoformat(), tmp_path)
+    stale = d.deliveries()[-2:]
+    assert [r.status.value for r in stale] == ["recorded", "recorded"]
+
+    d.sweep(local(DAY10 + timedelta(days=1), 7))
+    rows = {r.id: r for r in d.deliveries()}
+    later = [r for r in rows.values() if r.id not in {s.id for s in stale} and r.id > stale[-1].id]
+    assert later and all(r.status.value == "sent" for r in later)
+    for old in stale:
+        now_row = rows[old.id]
+        assert now_row.status.value == "superseded"
+        carrier = next(r for r in later if r.recipient_staff_id == old.recipient_staff_id)
+        assert f"delivery {carrier.id}" in (now_row.last_error or "")
+        # every item of the never-sent digest that is still open went out in the later one
+        assert set(old.step_ids) <= set(carrier.step_ids)
+    assert d.sink.count() == len(later)
