@@ -175,6 +175,38 @@ def task_list_link(settings: Any, now: datetime) -> tuple[str, str] | None:
         return who, f"{settings.base_url}/a/{token}"
 
 
+def report_page_link(settings: Any, now: datetime) -> tuple[str, str] | None:
+    """(who, link) of the compliance report for the district-wide regional VP (else a principal,
+    else a coordinator), or None when nobody holds those roles yet."""
+    from sqlmodel import Session, col, select
+
+    from ilp.cmd_report import REPORT_ROLES, report_link
+    from models.db import get_engine
+    from models.tables import Staff
+
+    with Session(get_engine(settings.sqlalchemy_url)) as session:
+        staff = session.exec(select(Staff).where(col(Staff.active)).order_by(col(Staff.id))).all()
+        ranked = sorted(
+            (s for s in staff if set(s.roles or ()) & set(REPORT_ROLES)),
+            key=lambda s: (
+                min(REPORT_ROLES[::-1].index(r) for r in s.roles if r in REPORT_ROLES),
+                s.school_id is not None,
+                s.id,
+            ),
+        )
+        if not ranked:
+            return None
+        link, who = report_link(
+            session,
+            str(ranked[0].id),
+            secret=settings.secret_key,
+            base_url=settings.base_url,
+            now=now,
+            ttl_days=settings.link_ttl_days,
+        )
+        return f"{who.source_id} ({', '.join(who.roles)})", link
+
+
 # -- ilp up ---------------------------------------------------------------------------------
 
 
@@ -341,6 +373,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         # 8. Where to look.
         link = task_list_link(settings, datetime.now(UTC))
+        report = report_page_link(settings, datetime.now(UTC))
         _say()
         _say(f"{READY_LINE} ({time.monotonic() - started:.0f}s)")
         _say(f"  Prefect UI         {prefect_ui}   (flow runs, artifacts, events, deployments)")
@@ -348,6 +381,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         if link:
             _say(f"  task list of {link[0]}:")
             _say(f"                     {link[1]}")
+        if report:
+            _say(f"  compliance report of {report[0]}:")
+            _say(f"                     {report[1]}")
         _say(f"  notification sink  {sink_url}/" + (f"   ({sent} messages)" if sent else ""))
         _say(f"  data and logs      {data_dir}")
         _say("Ctrl-C stops everything.")

@@ -3,7 +3,8 @@
 Who may see it: the token must be a genuine, unexpired `report` token (mint one with
 `ilp report --link STAFF_ID`), for an active staff member who *still* holds ILP coordinator,
 principal or regional VP. Coordinators and principals see their own school; a regional VP
-without a school sees every school (with a school: that school). Anyone else gets 403, a bad
+without a school sees every school (with a school: that school) and can narrow the page to one
+with `?school=SOURCE_ID` (the school names in the table link there). Anyone else gets 403, a bad
 token 400, an expired one 410, no token 401. The page only reads (counts, and owners' names for
 the operators), never writes.
 """
@@ -25,7 +26,7 @@ MAX_TEACHERS = 200
 router = APIRouter()
 
 
-def _page(request: Request, token: str | None) -> Response:
+def _page(request: Request, token: str | None, only_school: str | None = None) -> Response:
     from models.db import session_scope
     from models.tables import School
     from web import views
@@ -55,7 +56,15 @@ def _page(request: Request, token: str | None) -> Response:
                 if row is None:
                     raise PageError(403, "Not allowed", "Your school is not on file.")
                 school = row.source_id
-            report = compliance_report(session, now, school=school)
+            district_wide = school is None
+            if only_school and only_school != school:
+                if not district_wide:
+                    raise PageError(403, "Not allowed", "This link shows your own school only.")
+                school = only_school
+            try:
+                report = compliance_report(session, now, school=school)
+            except LookupError:
+                raise PageError(404, "No such school", "No school has that ID.") from None
             session.rollback()
         days = sorted({d.isoformat() for d in report.today.values()})
         return views.render(
@@ -70,19 +79,31 @@ def _page(request: Request, token: str | None) -> Response:
             more_teachers=max(len(report.by_teacher) - MAX_TEACHERS, 0),
             root=_root(request),
             rate=rate,
+            district_wide=district_wide,
+            link=_links(_root(request), token),
         )
 
     return _guard(request, show)
 
 
 @router.api_route("/report/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-def report_page(request: Request, token: str) -> Response:
-    return _page(request, token)
+def report_page(request: Request, token: str, school: str | None = None) -> Response:
+    return _page(request, token, school)
 
 
 @router.api_route("/report", methods=["GET", "HEAD"], include_in_schema=False)
-def report_query(request: Request, token: str | None = None) -> Response:
-    return _page(request, token)
+def report_query(
+    request: Request, token: str | None = None, school: str | None = None
+) -> Response:
+    return _page(request, token, school)
+
+
+def _links(root: str, token: str) -> Any:
+    """The page's own address, for one school or (None) all of them."""
+    from urllib.parse import quote
+
+    base = f"{root}/report/{quote(token, safe='')}"
+    return lambda school=None: base if school is None else f"{base}?school={quote(school)}"
 
 
 def rate(counts: Any) -> str:

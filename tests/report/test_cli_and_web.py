@@ -194,3 +194,23 @@ def test_inactive_staff_are_refused(built: Built, client: TestClient) -> None:
         assert row is not None
         row.active = False
     assert client.get(f"/report/{token(built, 'prn-b')}").status_code == 403
+
+
+def test_a_regional_vp_narrows_to_one_school_and_others_cannot(
+    built: Built, client: TestClient
+) -> None:
+    rvp = token(built, "rvp")
+    whole = client.get(f"/report/{rvp}").text
+    assert f'href="/report/{rvp}?school=sch-b"' in whole  # the school names link to their page
+    one = client.get(f"/report/{rvp}", params={"school": "sch-b"})
+    assert one.status_code == 200
+    got = {b: number(one.text, b.replace("_", "-")) for b in EXPECTED["sch-b"]}
+    assert got == EXPECTED["sch-b"] and "School A" not in one.text
+    assert f'id="all-schools" href="/report/{rvp}"' in one.text
+    assert client.get("/report", params={"token": rvp, "school": "sch-b"}).status_code == 200
+    assert client.get(f"/report/{rvp}", params={"school": "sch-zzz"}).status_code == 404
+    # a coordinator keeps to their own school, whatever the address says
+    coord = token(built, "coord-a")
+    assert client.get(f"/report/{coord}", params={"school": "sch-b"}).status_code == 403
+    own = client.get(f"/report/{coord}", params={"school": "sch-a"})
+    assert own.status_code == 200 and "?school=" not in own.text

@@ -170,6 +170,11 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
     link = next(line.strip() for line in up.lines if line.strip().startswith(f"{web}/a/"))
     page = httpx.get(link, timeout=10)
     assert page.status_code == 200 and "open ILP steps" in page.text
+    # The printed compliance-report link opens the regional VP's district-wide report.
+    assert "compliance report of rvp-" in up.output, up.output
+    report = next(line.strip() for line in up.lines if line.strip().startswith(f"{web}/report/"))
+    page = httpx.get(report, timeout=10)
+    assert page.status_code == 200 and "ILP compliance: all schools" in page.text
 
     # Everything ilp up started, including the runner's flow-run subprocesses if any.
     tree = descendants(up.process.pid)
