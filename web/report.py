@@ -92,9 +92,7 @@ def report_page(request: Request, token: str, school: str | None = None) -> Resp
 
 
 @router.api_route("/report", methods=["GET", "HEAD"], include_in_schema=False)
-def report_query(
-    request: Request, token: str | None = None, school: str | None = None
-) -> Response:
+def report_query(request: Request, token: str | None = None, school: str | None = None) -> Response:
     return _page(request, token, school)
 
 
