@@ -1,7 +1,9 @@
 """Take the README's screenshots from a running `ilp up` (headless Chromium via Playwright).
 
     .venv/bin/ilp up &                       # wait for "ILP is up."
-    .venv/bin/python docs/screenshots/capture.py --task-link 'http://127.0.0.1:8700/a/...'
+    .venv/bin/python docs/screenshots/capture.py --task-link 'http://127.0.0.1:8700/a/...' \
+        --report-link 'http://127.0.0.1:8700/report/...'
+    .venv/bin/ilp simulate --out var/sim && cp var/sim/timeline.png docs/screenshots/simulate-timeline.png
 
 It first POSTs one enrollment to the web app's webhook so that a lifecycle run (started by the
 ilp.enrollment.created event through the deployment trigger) exists, then visits the Prefect UI,
@@ -54,13 +56,32 @@ def _lifecycle_run(api: str, timeout: float = 90) -> dict[str, Any]:
     raise SystemExit("no completed enrollment-lifecycle run; is `ilp up` running?")
 
 
-def _artifact(api: str, flow_run_id: str) -> str:
+def _artifact(api: str, flow_run_id: str, key_prefix: str, exclude: str = "@") -> str:
     found = httpx.post(
         f"{api}/artifacts/filter",
-        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 5},
+        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200},
     ).json()
-    tables = [a for a in found if a["type"] == "table"] or found
-    return str(tables[0]["id"])
+    wanted = [
+        a for a in found if (a["key"] or "").startswith(key_prefix) and exclude not in a["key"]
+    ]
+    if not wanted:
+        raise SystemExit(f"no {key_prefix}* artifact on flow run {flow_run_id}")
+    return str(wanted[0]["id"])
+
+
+def _latest_run(api: str, flow: str) -> dict[str, Any]:
+    runs = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={
+            "flows": {"name": {"any_": [flow]}},
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+            "limit": 1,
+            "sort": "START_TIME_DESC",
+        },
+    ).json()
+    if not runs:
+        raise SystemExit(f"no completed {flow} run")
+    return dict(runs[0])
 
 
 def main() -> None:
@@ -69,6 +90,7 @@ def main() -> None:
     parser.add_argument("--web", default="http://127.0.0.1:8700")
     parser.add_argument("--sink", default="http://127.0.0.1:8701")
     parser.add_argument("--task-link", required=True, help="the task-list link ilp up printed")
+    parser.add_argument("--report-link", required=True, help="the report link ilp up printed")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
@@ -76,12 +98,9 @@ def main() -> None:
 
     httpx.post(f"{args.web}/enrollments", json=[DEMO_STUDENT], timeout=30).raise_for_status()
     run = _lifecycle_run(api)
-    import_runs = httpx.post(
-        f"{api}/flow_runs/filter",
-        json={"flows": {"name": {"any_": ["import-feed"]}}, "limit": 1, "sort": "START_TIME_ASC"},
-    ).json()
-    lifecycle_artifact = _artifact(api, run["id"])
-    import_artifact = _artifact(api, import_runs[0]["id"])
+    lifecycle_artifact = _artifact(api, run["id"], "lifecycle-")
+    import_artifact = _artifact(api, _latest_run(api, "import-feed")["id"], "feed-run-", "rej")
+    compliance_artifact = _artifact(api, _latest_run(api, "escalation-sweep")["id"], "ilp-compl")
     messages = httpx.get(f"{args.sink}/messages").json()
     longest = max(messages, key=lambda m: m["message"].count("Acknowledge:"))
     ack_link = re.search(r"Acknowledge: (\S+)", longest["message"])
@@ -108,6 +127,13 @@ def main() -> None:
         ("sink-digest.png", f"{args.sink}/", 1100, 900),
         ("web-confirm.png", ack_link.group(1), 1000, 700),
         ("web-task-list.png", args.task_link, 1100, 1000),
+        (
+            "prefect-compliance-artifact.png",
+            f"{args.prefect}/artifacts/artifact/{compliance_artifact}",
+            1400,
+            1100,
+        ),
+        ("web-report.png", args.report_link, 1100, 1300),
     ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
