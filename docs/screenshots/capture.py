@@ -3,7 +3,8 @@
     .venv/bin/ilp up &                       # wait for "ILP is up."
     .venv/bin/python docs/screenshots/capture.py --task-link 'http://127.0.0.1:8700/a/...' \
         --report-link 'http://127.0.0.1:8700/report/...'
-    .venv/bin/ilp simulate --out var/sim && cp var/sim/timeline.png docs/screenshots/simulate-timeline.png
+    .venv/bin/ilp simulate --out var/sim
+    cp var/sim/timeline.png docs/screenshots/simulate-timeline.png
 
 It first POSTs one enrollment to the web app's webhook so that a lifecycle run (started by the
 ilp.enrollment.created event through the deployment trigger) exists, then visits the Prefect UI,
