@@ -16,7 +16,8 @@ Use it from any test package by importing the fixtures into that package's ``con
 
 Set ``ILP_TEST_POSTGRES_URL`` (a URL to an existing server's maintenance database, e.g.
 ``postgresql+psycopg2://user:pw@host:5432/postgres``) to use that server instead of starting one.
-Tests are skipped when PostgreSQL binaries are missing (``make system-deps`` installs them). As
+Tests are skipped when PostgreSQL binaries are missing, and fail under ``make test``, which installs
+them (``make system-deps``) and sets ILP_NO_SKIPS=1. As
 root, the server runs as the ``postgres`` user, because PostgreSQL refuses to run as root.
 """
 
@@ -36,6 +37,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from tests.system import missing
 
 
 def _pg_bin_dir() -> Path | None:
@@ -67,14 +70,14 @@ def postgres_server_url() -> Iterator[str]:
 
     bin_dir = _pg_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (run `make system-deps`)")
+        missing("PostgreSQL is not installed (run `make system-deps`)")
 
     user: str | None = None
     if os.geteuid() == 0:
         try:
             pw = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
+            missing("running as root and there is no 'postgres' user to run the server")
         user = "postgres"
 
     base = Path(tempfile.mkdtemp(prefix="ilp-pg-"))

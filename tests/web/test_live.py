@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from models.db import session_scope
 from models.tables import Note, Step
+from tests.system import missing
 from tests.web.conftest import ARTIFACTS, NOW, Events, LiveServer, World, dump
 
 TEACHER = "tch-0001-001"
@@ -43,7 +44,7 @@ ANSWERS = {
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian Chromium is not installed (make system-deps)")
+        missing("Debian Chromium is not installed (make system-deps)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
