@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install system-deps lint
-	ILP_NO_SKIPS=1 $(BIN)/pytest -q
+	$(BIN)/pytest -q
 
 test-fast: install
 	$(BIN)/pytest -q tests/unit

@@ -16,9 +16,9 @@ Use it from any test package by importing the fixtures into that package's ``con
 
 Set ``ILP_TEST_POSTGRES_URL`` (a URL to an existing server's maintenance database, e.g.
 ``postgresql+psycopg2://user:pw@host:5432/postgres``) to use that server instead of starting one.
-Tests are skipped when PostgreSQL binaries are missing, and fail under ``make test``, which installs
-them (``make system-deps``) and sets ILP_NO_SKIPS=1. As
-root, the server runs as the ``postgres`` user, because PostgreSQL refuses to run as root.
+Tests fail, with the reason, when PostgreSQL binaries are missing (``make system-deps``, which
+``make test`` runs, installs them). As root, the server runs as the ``postgres`` user, because
+PostgreSQL refuses to run as root.
 """
 
 from __future__ import annotations
