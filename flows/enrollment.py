@@ -16,7 +16,7 @@ def lifecycle_run_name() -> str:
     from prefect.runtime import flow_run
 
     from models.db import session_scope
-    from models.planning import describe_enrollment
+    from services.planning import describe_enrollment
 
     enrollment_id = int(flow_run.parameters["enrollment_id"])
     try:
@@ -30,7 +30,7 @@ def lifecycle_run_name() -> str:
 @task(name="read-plan", cache_policy=NONE)
 def read_plan(enrollment_id: int) -> tuple[Any, list[dict[str, Any]]]:
     from models.db import session_scope
-    from models.planning import describe_enrollment, stored_plan
+    from services.planning import describe_enrollment, stored_plan
 
     with session_scope() as session:
         return describe_enrollment(session, enrollment_id), stored_plan(session, enrollment_id)

@@ -5,7 +5,7 @@
     → artifacts: the sweep's counts, failed deliveries, and the compliance report as of `now`
 
 Served by `deployments/serve.py` every 15 minutes; `ilp sweep --now ISO` runs it by hand. The
-same phases run without Prefect in `models.sweep.run_sweep`. A run with any failed delivery ends
+same phases run without Prefect in `services.sweep.run_sweep`. A run with any failed delivery ends
 Failed, with a table artifact listing the failed deliveries.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import Failed, State
 
-from models.sweep import SweepConfig, SweepReport
+from services.sweep import SweepConfig, SweepReport
 from tasks.notify import (
     mark_and_advance,
     outcome_from_state,
@@ -42,7 +42,7 @@ def _run_name() -> str:
 @flow(name="escalation-sweep", flow_run_name=_run_name, log_prints=False)
 def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
     """Send every escalation due at `now` (default: the current time)."""
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     logger = get_run_logger()
     settings = get_settings()

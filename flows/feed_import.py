@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from ilp.settings import get_settings
+from config.settings import get_settings
 from tasks.artifacts import publish_feed_artifact, publish_plan_artifacts
 from tasks.intake import apply_feed_rows, close_feed_run, parse_feed, record_feed_run
 from tasks.planning import plan_batch

@@ -22,7 +22,7 @@ def use_local_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline by design
     import httpx
 
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     url = f"http://127.0.0.1:{get_settings().prefect_port}/api"
     try:
@@ -47,7 +47,7 @@ def quiet_prefect_console() -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
-    from ilp.settings import get_settings
+    from config.settings import get_settings
     from models.db import init_db
 
     init_db()

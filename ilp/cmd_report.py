@@ -65,7 +65,7 @@ def report_link(
 
 
 def _print_table(title: str, rows: list[Any], total: Any | None) -> None:
-    from models.report import HEADERS, counts_cells
+    from services.report import HEADERS, counts_cells
 
     table = [[r.label, *counts_cells(r.counts)] for r in rows]
     if total is not None:
@@ -95,9 +95,9 @@ def _print_table(title: str, rows: list[Any], total: Any | None) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """ILP compliance: on time, late, overdue, missed, open, by school / teacher / step"""
-    from ilp.settings import get_settings
+    from config.settings import get_settings
     from models.db import session_scope
-    from models.report import compliance_report
+    from services.report import compliance_report
 
     settings = get_settings()
     now = args.now or datetime.now(UTC)
@@ -178,7 +178,7 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """run a school year on a virtual clock: sample district, sweep, staff, compliance chart"""
     from ilp.simulate import SimulationConfig, simulate, timeline_table
-    from models.report import BUCKETS
+    from services.report import BUCKETS
 
     config = SimulationConfig(
         start=args.start,

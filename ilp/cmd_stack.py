@@ -76,7 +76,7 @@ def demo_now(calendar: SchoolCalendar, real_now: datetime) -> datetime:
 
 
 def _default_calendar(settings: Any) -> SchoolCalendar:
-    from ilp.schools import load_school_configs
+    from config.schools import load_school_configs
     from lifecycle.calendar import calendar_from_mapping
 
     configs = load_school_configs(settings.schools_dir)
@@ -234,7 +234,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "ILP_PREFECT_PORT": str(args.prefect_port) if args.prefect_port else None,
     }
     os.environ.update({k: v for k, v in overrides.items() if v})
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     get_settings.cache_clear()
     settings = get_settings()

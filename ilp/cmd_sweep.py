@@ -32,7 +32,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if failed:
             summary["message"] = state.message
     else:
-        from models.sweep import run_sweep
+        from services.sweep import run_sweep
 
         report = run_sweep(None, now)
         summary = report.summary()
@@ -59,7 +59,7 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sink(args: argparse.Namespace) -> int:
     """run the local notification sink (where the default Apprise config delivers)"""
-    from ilp.settings import get_settings
+    from config.settings import get_settings
     from notifications.sink import SinkServer
 
     settings = get_settings()

@@ -10,7 +10,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     """serve the web app (action links, task list, webhook) with uvicorn"""
     import uvicorn
 
-    from ilp.settings import get_settings
+    from config.settings import get_settings
     from notifications.tokens import InsecureSecretError
 
     settings = get_settings()

@@ -9,14 +9,14 @@ What happens (no Prefect, nothing sleeps; `now` is an argument everywhere):
    deterministic sample OneRoster district (``intake.generate.write_sample_district``) through
    the same service path as ``ilp import``: parse, record the feed run, apply, plan.
 2. For every day from ``start`` to ``end`` that is a school day at some school:
-   - the escalation sweep (``models.sweep.run_sweep``) runs at each school's sending-window
+   - the escalation sweep (``services.sweep.run_sweep``) runs at each school's sending-window
      opening (07:00 local by default), and with ``midday`` once more at 12:00;
    - staff react to the digests they just received (some acknowledge an overdue item, some
      snooze a reminder until its due date) and then work through their open steps at 10:00
-     local through ``models.actions`` (``complete`` with the step's real form,
+     local through ``services.actions`` (``complete`` with the step's real form,
      ``log_contact_attempt`` for welcome calls), exactly as the web app would.
 3. At the end of every week (Sunday 23:59 local) the compliance report
-   (``models.report.compliance_report``) is taken: the timeline. The chart is written as an SVG
+   (``services.report.compliance_report``) is taken: the timeline. The chart is written as an SVG
    inside a self-contained HTML page (``timeline.html``) and, when Chromium is installed, as a
    PNG screenshot of that page (``timeline.png``); the table as ``timeline.csv`` and JSON.
 
@@ -68,8 +68,8 @@ import sqlalchemy as sa
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import StepKind, StepStatus
-from models.report import BUCKETS, Counts, compliance_report
 from notifications.sink import sink_process, sink_state
+from services.report import BUCKETS, Counts, compliance_report
 
 logger = logging.getLogger(__name__)
 
@@ -288,12 +288,12 @@ class CountingSender:
 
 def build_district(config: SimulationConfig, url: str) -> int:
     """Generate the sample feed and import it (parse, feed run, apply, plan). Enrollments."""
-    from ilp.schools import load_school_configs
+    from config.schools import load_school_configs
     from intake.generate import write_sample_district
     from intake.oneroster import parse_oneroster
     from models.db import init_db, session_scope
-    from models.feeds import apply_feed, finish_feed_run, start_feed_run
-    from models.planning import plan_enrollments
+    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
+    from services.planning import plan_enrollments
 
     out = config.out
     zip_path = write_sample_district(
@@ -316,7 +316,7 @@ def build_district(config: SimulationConfig, url: str) -> int:
 
 
 def _schools_dir() -> Path:
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     configured = get_settings().schools_dir
     return configured if configured.is_dir() else ROOT / "deployments" / "config" / "schools"
@@ -333,8 +333,8 @@ class SchoolInfo:
 def load_schools(url: str) -> dict[int, SchoolInfo]:
     from lifecycle.types import Role
     from models.db import session_scope
-    from models.planning import school_rules
     from models.tables import School, Staff
+    from services.planning import school_rules
 
     out: dict[int, SchoolInfo] = {}
     with session_scope(url) as session:
@@ -382,11 +382,11 @@ def withdrawal_days(url: str, config: SimulationConfig) -> dict[date, set[str]]:
 def withdraw(url: str, students: set[str], day: date, schools_dir: Path) -> int:
     """Apply a delta feed marking these students gone as of `day`, then re-plan them (the
     import path: feed run, apply, plan). Returns the enrollments withdrawn."""
-    from ilp.schools import load_school_configs
+    from config.schools import load_school_configs
     from intake.records import ParsedFeed
     from models.db import session_scope
-    from models.feeds import apply_feed, finish_feed_run, start_feed_run
-    from models.planning import plan_enrollments
+    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
+    from services.planning import plan_enrollments
 
     feed = ParsedFeed(kind="oneroster-1.1", bulk=False, withdrawn_ids=set(students))
     with session_scope(url) as session:
@@ -422,8 +422,8 @@ class Staffroom:
         self, session: Any, deliveries: list[Any], now: datetime, tally: Counter[str]
     ) -> None:
         """Acknowledge some overdue items and snooze some reminders just received."""
-        from models import actions
         from models.tables import Step
+        from services import actions
 
         for d in deliveries:
             if d.status not in ("sent", "fallback_sent"):
@@ -456,8 +456,8 @@ class Staffroom:
 
     def work(self, session: Any, school: SchoolInfo, day: date, tally: Counter[str]) -> None:
         """The day's work at one school: contact attempts, then completions."""
-        from models import actions
         from models.tables import ContactMethod, Enrollment, EnrollmentStatus, Step
+        from services import actions
 
         s = Step.__table__  # type: ignore[attr-defined]
         e = Enrollment.__table__  # type: ignore[attr-defined]
@@ -510,7 +510,7 @@ class Staffroom:
         tally: Counter[str],
         methods: Any,
     ) -> None:
-        from models import actions
+        from services import actions
 
         state = self.calls.get(row.id)
         if state is None:
@@ -585,7 +585,7 @@ def simulate(
 ) -> SimulationResult:
     """Run the simulation described in the module docstring; returns counts and the timeline."""
     from models.db import get_engine, session_scope
-    from models.sweep import SweepConfig, run_sweep
+    from services.sweep import SweepConfig, run_sweep
 
     if config.end < config.start:
         raise ValueError("--to is before --from")

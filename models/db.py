@@ -37,7 +37,7 @@ _sessionmakers: dict[str, sessionmaker[Session]] = {}
 def resolve_url(url: str | None = None) -> str:
     if url:
         return url
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     return get_settings().sqlalchemy_url
 

@@ -42,9 +42,9 @@ from notifications.render import RenderedMessage, render_digest
 
 
 class AppriseSender:
-    """Callable `sender(outgoing) -> DeliveryResult` for `models.sweep.run_sweep`.
+    """Callable `sender(outgoing) -> DeliveryResult` for `services.sweep.run_sweep`.
 
-    `config` is a `models.sweep.SweepConfig` (secret, base URL, Apprise YAML path, default URL
+    `config` is a `services.sweep.SweepConfig` (secret, base URL, Apprise YAML path, default URL
     template, attempts and backoff). `sleep` is injectable so tests can make the backoff instant.
     """
 

@@ -156,7 +156,7 @@ def refuse_default_secret(secret: str | bytes, dev_mode: bool) -> None:
 
     The default development secret is fine in dev mode; an empty secret is never fine.
     """
-    from ilp.settings import DEFAULT_SECRET
+    from config.settings import DEFAULT_SECRET
 
     value = secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret
     if not value:

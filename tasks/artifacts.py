@@ -10,7 +10,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from models.feeds import FeedResult
+from services.feed_store import FeedResult
 
 MAX_REJECTION_ROWS = 500
 
@@ -100,7 +100,7 @@ def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     from models.db import session_scope
-    from models.planning import describe_enrollment, stored_plan
+    from services.planning import describe_enrollment, stored_plan
 
     artifacts = []
     with session_scope() as session:

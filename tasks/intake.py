@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
 from intake.records import ParsedFeed
-from models.feeds import FeedResult
+from services.feed_store import FeedResult
 
 
 def detect_and_parse(path: Path) -> ParsedFeed:
@@ -41,7 +41,7 @@ def parse_feed(path: str) -> quote[ParsedFeed]:
 def record_feed_run(source: str, kind: str) -> int:
     """The feed run exists (committed) before any of its rows is applied."""
     from models.db import session_scope
-    from models.feeds import start_feed_run
+    from services.feed_store import start_feed_run
 
     with session_scope() as session:
         return start_feed_run(session, source, kind)
@@ -50,10 +50,10 @@ def record_feed_run(source: str, kind: str) -> int:
 @task(name="apply-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
 def apply_feed_rows(feed: quote[ParsedFeed], feed_run_id: int, today: date) -> quote[FeedResult]:
     """Upsert every accepted row in one transaction (all or nothing, so a retry is safe)."""
-    from ilp.schools import load_school_configs
-    from ilp.settings import get_settings
+    from config.schools import load_school_configs
+    from config.settings import get_settings
     from models.db import session_scope
-    from models.feeds import apply_feed
+    from services.feed_store import apply_feed
 
     configs = load_school_configs(get_settings().schools_dir)
     with session_scope() as session:
@@ -63,7 +63,7 @@ def apply_feed_rows(feed: quote[ParsedFeed], feed_run_id: int, today: date) -> q
 @task(name="close-feed-run", retries=2, retry_delay_seconds=1, cache_policy=NONE)
 def close_feed_run(result: FeedResult, failed: str | None = None) -> None:
     from models.db import session_scope
-    from models.feeds import finish_feed_run
+    from services.feed_store import finish_feed_run
 
     with session_scope() as session:
         finish_feed_run(session, result, failed=failed)

@@ -20,7 +20,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from models.sweep import (
+from notifications.deliver import DeliveryResult
+from services.sweep import (
     DeliveryOutcome,
     Outgoing,
     SweepBatch,
@@ -32,7 +33,6 @@ from models.sweep import (
     outcome_for,
     prepare,
 )
-from notifications.deliver import DeliveryResult
 
 TAGS = ["ilp", "escalation"]
 FAILED_ARTIFACT_KEY = "escalation-sweep-failed-deliveries"
@@ -139,10 +139,10 @@ def publish_sweep_artifacts(report: SweepReport) -> None:
 
 @task(name="compliance-artifact", cache_policy=NONE, tags=TAGS)
 def publish_compliance_artifact(url: str | None, now: datetime) -> dict[str, Any]:
-    """The compliance report as of `now` (models.report), as a markdown artifact. Returns the
+    """The compliance report as of `now` (services.report), as a markdown artifact. Returns the
     totals."""
     from models.db import session_scope
-    from models.report import compliance_report, report_markdown
+    from services.report import compliance_report, report_markdown
 
     with session_scope(url) as session:
         report = compliance_report(session, now)

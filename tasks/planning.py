@@ -8,7 +8,7 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NONE
 
-from models.planning import PlanCounts
+from services.planning import PlanCounts
 
 
 @task(name="plan-enrollments", retries=2, retry_delay_seconds=1, cache_policy=NONE)
@@ -18,7 +18,7 @@ def plan_batch(enrollment_ids: Sequence[int], now: datetime | None = None) -> Pl
     One task for a whole feed keeps Prefect's per-task cost out of the loop; a retry re-plans
     from the database, so what was already committed is simply found unchanged.
     """
-    from models.planning import plan_enrollments_in_batches
+    from services.planning import plan_enrollments_in_batches
 
     return plan_enrollments_in_batches(enrollment_ids, now=now)
 
@@ -26,7 +26,7 @@ def plan_batch(enrollment_ids: Sequence[int], now: datetime | None = None) -> Pl
 @task(name="unplanned-enrollments", cache_policy=NONE)
 def find_unplanned(limit: int = 50_000) -> list[int]:
     from models.db import session_scope
-    from models.planning import unplanned_enrollment_ids
+    from services.planning import unplanned_enrollment_ids
 
     with session_scope() as session:
         return unplanned_enrollment_ids(session, limit=limit)

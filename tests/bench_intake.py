@@ -139,7 +139,7 @@ def trigger_path(env: dict[str, str], url: str, work: Path) -> float:
         try:
             import prefect.context
 
-            from ilp.settings import get_settings
+            from config.settings import get_settings
 
             prefect.context.refresh_global_settings_context()
             get_settings.cache_clear()
@@ -189,7 +189,7 @@ def _a_school(url: str) -> str:
         shutil.copytree(schools, local, dirs_exist_ok=True)
         shutil.copy(local / "default.toml", local / f"{school}.toml")
         os.environ["ILP_SCHOOLS_DIR"] = str(local)
-        from ilp.settings import get_settings
+        from config.settings import get_settings
 
         get_settings.cache_clear()
     return school

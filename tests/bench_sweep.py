@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ilp.schools import load_school_configs
+from config.schools import load_school_configs
 from lifecycle.types import Role
 from models.db import dispose_engines, init_db, session_scope
-from models.sweep import SweepConfig, advance, mark_deliveries, outcome_for, prepare
 from notifications.deliver import DeliveryResult
+from services.sweep import SweepConfig, advance, mark_deliveries, outcome_for, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 DUE = 10_000

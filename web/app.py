@@ -4,7 +4,7 @@
                           submits nothing by itself (no scripts at all: the Content-Security-Policy
                           forbids them), because mail scanners fetch links and run pages.
     POST     /a/{token}   does it: acknowledge / complete / snooze (steps/actions in
-                          models/actions.py), commits, then emits the Prefect event.
+                          services/actions.py), commits, then emits the Prefect event.
     GET|HEAD /            a short "open a link from your message" page
     GET|HEAD /healthz     {"ok": true}
     GET|HEAD /report/{token}  the compliance report (web/report.py): coordinators, principals
@@ -16,7 +16,7 @@ The token in the URL path is the only credential: forms carry it in their action
 cookies, so a POST cannot be forged without the link itself. Tokens are HMAC-signed, expiring,
 and scoped to one staff member, one action and one step or one digest's steps ("tasks" tokens
 name no step and open the task list, whose forms post to per-step tokens minted on the page).
-Who may act on a step is `models.actions.may_act`: the owner, or a coordinator / principal /
+Who may act on a step is `services.actions.may_act`: the owner, or a coordinator / principal /
 RVP the step escalates to at that school.
 
 Every malformed request gets a 4xx page, never a 500.
@@ -25,8 +25,6 @@ Every malformed request gets a 4xx page, never a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,10 +38,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ilp.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from lifecycle.types import StepStatus
-from models import actions
-from models.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
 from models.db import session_scope
 from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
 from notifications.tokens import (
@@ -54,19 +50,28 @@ from notifications.tokens import (
     sign_token,
     verify_token,
 )
+from services import actions
+from services.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
 from web import views
+from web.pages import (
+    MAX_TOKEN_CHARS,
+    Clock,
+    Emitter,
+    PageError,
+    WebConfig,
+    error_page,
+    guard,
+    page_root,
+    staff_of,
+    verified_claims,
+    wants_json,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 256 * 1024
-MAX_TOKEN_CHARS = 4096
 MAX_FIELDS = 64
-MAX_STEPS = 500  # step ids in one (digest) token
-MAX_ID = 2**63 - 1  # database integer range
 TASK_LIST_LIMIT = 300
-
-Clock = Callable[[], datetime]
-Emitter = Callable[..., Any]
 
 SECURITY_HEADERS = {
     # No scripts at all: nothing on a page can submit a form by itself.
@@ -81,25 +86,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Robots-Tag": "noindex, nofollow",
 }
-
-
-class PageError(Exception):
-    """Stop and show an error page with this status."""
-
-    def __init__(self, status_code: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.title = title
-        self.message = message
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    settings: Settings
-    db_url: str
-    secret: str
-    clock: Clock
-    emit: Emitter | None
 
 
 def _default_emit(kind: str, step_id: int, **kwargs: Any) -> Any:
@@ -154,7 +140,7 @@ def create_app(
             message="Open a link from one of your ILP messages to act on a step, or your "
             "personal task list link to see everything that is open.",
             tone="info",
-            root=_root(request),
+            root=page_root(request),
         )
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
@@ -167,15 +153,15 @@ def create_app(
 
     @app.api_route("/a/{token}", methods=["GET", "HEAD"], include_in_schema=False)
     def action_page(request: Request, token: str) -> Response:
-        return _guard(request, lambda: _show(request, config, token))
+        return guard(request, lambda: _show(request, config, token))
 
     @app.post("/a/{token}", include_in_schema=False)
     async def action_post(request: Request, token: str) -> Response:
         try:
             form = await _read_form(request)
         except PageError as exc:
-            return _error_page(request, exc)
-        return await run_in_threadpool(_guard, request, lambda: _act(request, config, token, form))
+            return error_page(request, exc)
+        return await run_in_threadpool(guard, request, lambda: _act(request, config, token, form))
 
     from web.report import router as report_router  # GET /report/{token}: web/report.py
 
@@ -194,40 +180,6 @@ def create_app(
 # --- plumbing ------------------------------------------------------------------------------
 
 
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-def _wants_json(request: Request) -> bool:
-    """API callers (the webhook) get JSON errors; people get pages."""
-    ctype = request.headers.get("content-type", "")
-    accept = request.headers.get("accept", "")
-    return not request.url.path.startswith("/a/") and (
-        "json" in ctype or ("json" in accept and "html" not in accept)
-    )
-
-
-def _error_page(request: Request, exc: PageError) -> Response:
-    if _wants_json(request):
-        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
-    return views.render(
-        "message.html.j2",
-        exc.status_code,
-        title=exc.title,
-        heading=exc.title,
-        message=exc.message,
-        tone="error",
-        root=_root(request),
-    )
-
-
-def _guard(request: Request, fn: Callable[[], Response]) -> Response:
-    try:
-        return fn()
-    except PageError as exc:
-        return _error_page(request, exc)
-
-
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -237,21 +189,21 @@ def _install_handlers(app: FastAPI) -> None:
             404: "There is nothing at this address. Open a link from one of your ILP messages.",
             405: "This address does not accept that kind of request.",
         }.get(exc.status_code, str(exc.detail))
-        response = _error_page(request, PageError(exc.status_code, title, message))
+        response = error_page(request, PageError(exc.status_code, title, message))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        if _wants_json(request):  # API callers keep FastAPI's detailed 422
+        if wants_json(request):  # API callers keep FastAPI's detailed 422
             return await request_validation_exception_handler(request, exc)
-        return _error_page(request, PageError(400, "Bad request", "The request is malformed."))
+        return error_page(request, PageError(400, "Bad request", "The request is malformed."))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error_page(
+        return error_page(
             request, PageError(500, "Something went wrong", "Nothing was changed. Try again.")
         )
 
@@ -292,30 +244,6 @@ async def _read_form(request: Request) -> dict[str, str]:
     return form
 
 
-def _claims(config: WebConfig, token: str, now: datetime) -> TokenClaims:
-    if len(token) > MAX_TOKEN_CHARS:
-        raise PageError(400, "Link not valid", "This link is not valid (too long).")
-    try:
-        claims = verify_token(config.secret, token, now=now)
-    except TokenExpired as exc:
-        raise PageError(410, "Link expired", str(exc).capitalize()) from None
-    except TokenTampered as exc:
-        raise PageError(
-            400, "Link not valid", f"{str(exc).capitalize()}. Nothing was changed."
-        ) from None
-    ids = (claims.staff_id, *claims.step_ids)
-    if len(claims.step_ids) > MAX_STEPS or not all(0 < i <= MAX_ID for i in ids):
-        raise PageError(400, "Link not valid", "This link is not valid (bad ids).")
-    return claims
-
-
-def _staff(session: Session, claims: TokenClaims) -> Staff:
-    staff = session.get(Staff, claims.staff_id)
-    if staff is None or not staff.active:
-        raise PageError(403, "Not allowed", "This link is not valid for any active staff member.")
-    return staff
-
-
 def _mint(config: WebConfig, claims: TokenClaims, action: str, step_id: int) -> str:
     """A per-step token for a form on the task list; it expires with the task-list link."""
     return sign_token(
@@ -345,11 +273,11 @@ def _back_token(config: WebConfig, raw: str | None, staff_id: int, now: datetime
 
 def _show(request: Request, config: WebConfig, token: str) -> Response:
     now = config.clock()
-    claims = _claims(config, token, now)
-    root = _root(request)
+    claims = verified_claims(config, token, now)
+    root = page_root(request)
     back = _back_token(config, request.query_params.get("back"), claims.staff_id, now)
     with session_scope(config.db_url) as session:
-        staff = _staff(session, claims)
+        staff = staff_of(session, claims)
         if claims.action == "tasks":
             return _task_list(session, config, claims, staff, now, root, token)
         if claims.action == "report":
@@ -441,8 +369,8 @@ def _task_list(
 
 def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) -> Response:
     now = config.clock()
-    claims = _claims(config, token, now)
-    root = _root(request)
+    claims = verified_claims(config, token, now)
+    root = page_root(request)
     if claims.action in ("tasks", "report"):
         raise PageError(
             405, "Nothing to submit", "This link opens a page; open it to act on a step."
@@ -459,7 +387,7 @@ def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) 
     outcomes: list[ActionOutcome] = []
     try:
         with session_scope(config.db_url) as session:
-            _staff(session, claims)
+            staff_of(session, claims)
             for step_id in targets:
                 try:
                     outcomes.append(_dispatch(session, claims.action, step_id, actor, form))
@@ -530,7 +458,7 @@ def _form_again(
     now: datetime,
 ) -> Response:
     """The form again with the message and what was typed (422); nothing was changed."""
-    root = _root(request)
+    root = page_root(request)
     step_id = claims.step_ids[0]
     if len(claims.step_ids) > 1 and form.get("step", "").isdigit():
         step_id = int(form["step"])

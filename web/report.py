@@ -18,8 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lifecycle.types import Role
-from models.report import BUCKETS, compliance_report
 from notifications.render import step_label
+from services.report import BUCKETS, compliance_report
+from web.pages import PageError, guard, page_root, staff_of, verified_claims
 
 REPORT_ROLES = (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value, Role.REGIONAL_VP.value)
 MAX_TEACHERS = 200
@@ -30,7 +31,6 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
     from models.db import session_scope
     from models.tables import School
     from web import views
-    from web.app import PageError, _claims, _guard, _root, _staff
 
     def show() -> Response:
         if not token:
@@ -39,11 +39,11 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
             )
         config = request.app.state.web
         now: datetime = config.clock()
-        claims = _claims(config, token, now)
+        claims = verified_claims(config, token, now)
         if claims.action != "report":
             raise PageError(403, "Not allowed", "This link does not open the compliance report.")
         with session_scope(config.db_url) as session:
-            staff = _staff(session, claims)
+            staff = staff_of(session, claims)
             if not set(staff.roles or ()) & set(REPORT_ROLES):
                 raise PageError(
                     403,
@@ -77,13 +77,13 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
             step_label=step_label,
             teachers=report.by_teacher[:MAX_TEACHERS],
             more_teachers=max(len(report.by_teacher) - MAX_TEACHERS, 0),
-            root=_root(request),
+            root=page_root(request),
             rate=rate,
             district_wide=district_wide,
-            link=_links(_root(request), token),
+            link=_links(page_root(request), token),
         )
 
-    return _guard(request, show)
+    return guard(request, show)
 
 
 @router.api_route("/report/{token}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -21,7 +21,9 @@ from sqlmodel import Session
 
 from lifecycle.escalation import acknowledge_pause_until
 from lifecycle.types import StepKind
-from models.actions import (
+from models.tables import ContactMethod
+from notifications.render import format_date, step_label
+from services.actions import (
     CONFIRM_KINDS,
     UNSUCCESSFUL,
     Question,
@@ -31,8 +33,6 @@ from models.actions import (
     failed_attempts,
     questions_for,
 )
-from models.tables import ContactMethod
-from notifications.render import format_date, step_label
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")

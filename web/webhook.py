@@ -20,14 +20,14 @@ def accept_enrollments(
     payload: Any, *, settings: Any = None, db_url: str | None = None, today: date | None = None
 ) -> tuple[int, dict[str, Any]]:
     """Store the items; return (HTTP status, body). No Prefect import unless events are sent."""
-    from ilp.schools import load_school_configs
-    from ilp.settings import get_settings
+    from config.schools import load_school_configs
+    from config.settings import get_settings
     from intake.records import FeedError, ParsedFeed
     from intake.webhook import parse_enrollment_items
     from models.db import session_scope
-    from models.feeds import apply_feed, finish_feed_run, start_feed_run
-    from models.planning import describe_enrollment
     from models.tables import Enrollment
+    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
+    from services.planning import describe_enrollment
 
     if isinstance(payload, dict) and isinstance(payload.get("enrollments"), list):
         payload = payload["enrollments"]
@@ -134,7 +134,7 @@ def post_enrollments(
     """One enrollment object, a list of them, or {"enrollments": [...]}."""
     settings = getattr(request.app.state, "settings", None)
     if settings is None:
-        from ilp.settings import get_settings
+        from config.settings import get_settings
 
         settings = get_settings()
     refusal = webhook_refusal(settings, authorization)

@@ -2,7 +2,7 @@
 
 The URL comes from, in order: ``config.attributes["connection"]`` (an open connection),
 ``config.attributes["url"]`` (set by models.db.alembic_config), the ini's ``sqlalchemy.url``,
-and finally ``ilp.settings.get_settings().sqlalchemy_url`` (the operator's environment).
+and finally ``config.settings.get_settings().sqlalchemy_url`` (the operator's environment).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if url:
         return str(url)
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     return get_settings().sqlalchemy_url
 

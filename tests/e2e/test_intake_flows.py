@@ -49,7 +49,7 @@ def stack(prefect_server: PrefectServer, tmp_path_factory) -> Iterator[dict]:
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from ilp.settings import get_settings
+    from config.settings import get_settings
     from models.db import dispose_engines, init_db
 
     get_settings.cache_clear()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ilp.settings import get_settings
+from config.settings import get_settings
 from models.db import dispose_engines, init_db
 
 REPO = Path(__file__).resolve().parents[2]

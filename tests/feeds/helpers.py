@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from ilp.schools import load_school_configs
-from ilp.settings import get_settings
+from config.schools import load_school_configs
+from config.settings import get_settings
 from models.db import get_engine, session_scope
-from models.feeds import FeedResult, apply_feed, finish_feed_run, start_feed_run
-from models.planning import plan_enrollments
+from services.feed_store import FeedResult, apply_feed, finish_feed_run, start_feed_run
+from services.planning import plan_enrollments
 from tasks.intake import detect_and_parse
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from intake.generate import write_sample_district
 from models.db import get_engine, session_scope
-from models.planning import plan_enrollments, unplanned_enrollment_ids
+from services.planning import plan_enrollments, unplanned_enrollment_ids
 from tests.feeds.helpers import dump, import_path, steps_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
@@ -119,7 +119,7 @@ def test_simple_csv_rejections_and_formula_text(ilp_env, tmp_path) -> None:
     shutil.copy(config / "default.toml", config / "sch-B.toml")
     import os
 
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     os.environ["ILP_SCHOOLS_DIR"] = str(config)
     get_settings.cache_clear()
@@ -175,11 +175,11 @@ def test_batched_planning_stores_exactly_what_one_transaction_stores(
     """The import flow plans a feed in committed batches; the result must not depend on it."""
     from datetime import UTC, datetime
 
-    from ilp.schools import load_school_configs
-    from ilp.settings import get_settings
+    from config.schools import load_school_configs
+    from config.settings import get_settings
     from models.db import dispose_engines, init_db
-    from models.feeds import apply_feed, finish_feed_run, start_feed_run
-    from models.planning import plan_enrollments_in_batches
+    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
+    from services.planning import plan_enrollments_in_batches
     from tasks.intake import detect_and_parse
 
     feed_path = write_sample_district(tmp_path / "d.zip", students=300, schools=3)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ilp.settings import get_settings
+from config.settings import get_settings
 from models.db import dispose_engines, get_engine, init_db, session_scope
-from models.planning import unplanned_enrollment_ids
-from models.sweep import run_sweep
 from notifications.sink import start_sink
+from services.planning import unplanned_enrollment_ids
+from services.sweep import run_sweep
 from tests.feeds.helpers import dump, import_path, steps_of
 from tests.postgres import postgres_db_url, postgres_server_url  # noqa: F401
 

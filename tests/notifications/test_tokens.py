@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ilp.settings import DEFAULT_SECRET
+from config.settings import DEFAULT_SECRET
 from notifications.tokens import (
     InsecureSecretError,
     TokenClaims,

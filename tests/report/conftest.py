@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ilp.schools import load_school_configs
+from config.schools import load_school_configs
 from lifecycle.types import Role, StepKind, StepStatus
 from models.db import dispose_engines, init_db, session_scope
 from models.tables import Enrollment, School, Staff, Step, Student

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from config.settings import Settings
 from ilp.cli import main
-from ilp.settings import Settings
 from notifications.tokens import sign_token
 from tests.report.conftest import EXPECTED, NOW, Built
 
@@ -84,7 +84,7 @@ def test_report_link(
 ) -> None:
     monkeypatch.setenv("ILP_SECRET_KEY", SECRET)
     monkeypatch.setenv("ILP_PUBLIC_BASE_URL", "http://ilp.test")
-    from ilp.settings import get_settings
+    from config.settings import get_settings
 
     get_settings.cache_clear()
     try:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ilp.settings import get_settings
+from config.settings import get_settings
 from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
 from tests.report.conftest import NOW, Built
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from models.db import session_scope
-from models.report import compliance_report, report_markdown
+from services.report import compliance_report, report_markdown
 from tests.report.conftest import EXPECTED, NOW, Built, counts
 
 

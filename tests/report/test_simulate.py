@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from ilp.simulate import SimulationConfig, SimulationResult, simulate, timeline_svg
 from models.db import dispose_engines, session_scope
-from models.report import BUCKETS
 from models.tables import Delivery, DeliveryStatus, Step
+from services.report import BUCKETS
 
 
 def test_six_weeks(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_six_weeks(tmp_path: Path) -> None:
 
 def test_svg_draws_one_bar_segment_per_nonzero_bucket() -> None:
     from ilp.simulate import WeekRow
-    from models.report import Counts
+    from services.report import Counts
 
     weeks = [
         WeekRow(date(2026, 8, 17), date(2026, 8, 23), Counts(1, 2, 0, 0, 5), Counts(), 8, 0, 0),

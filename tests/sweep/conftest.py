@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ilp.schools import load_school_configs
+from config.schools import load_school_configs
 from lifecycle.types import Role
 from models.db import dispose_engines, init_db, session_scope
-from models.planning import plan_enrollments
-from models.sweep import SweepConfig, SweepReport, run_sweep
 from models.tables import Assignment, Delivery, Enrollment, School, Staff, Step, Student
 from notifications.sender import AppriseSender
 from notifications.sink import SinkServer, start_sink
+from services.planning import plan_enrollments
+from services.sweep import SweepConfig, SweepReport, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = load_school_configs(ROOT / "deployments" / "config" / "schools").default

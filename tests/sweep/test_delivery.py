@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from lifecycle.types import Role
 from models.db import get_engine, session_scope
-from models.sweep import PAUSE_ENV, PAUSE_FILE_ENV, _due_query
 from models.tables import Step
 from notifications.sink import free_port
+from services.sweep import PAUSE_ENV, PAUSE_FILE_ENV, _due_query
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import START, staff_up
 

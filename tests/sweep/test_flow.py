@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ilp.settings import get_settings
+from config.settings import get_settings
 from lifecycle.types import Role
 from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
 from tests.sweep.conftest import District, local

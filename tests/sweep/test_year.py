@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from lifecycle.types import Role, StepStatus
 from models.db import session_scope
-from models.planning import school_rules
 from models.tables import (
     ContactAttempt,
     ContactMethod,
@@ -24,6 +23,7 @@ from models.tables import (
     Step,
     escalations_from_json,
 )
+from services.planning import school_rules
 from tests.sweep.conftest import District, local
 
 START = date(2026, 8, 17)  # first day of Q1 in deployments/config/schools/default.toml
@@ -141,7 +141,7 @@ def _rules(d: District) -> Any:
 
 
 def acknowledge(d: District, step_id: int, at: datetime) -> None:
-    """What the web app does on 'acknowledge' (see models/actions.py)."""
+    """What the web app does on 'acknowledge' (see services/actions.py)."""
     calendar, policy = _rules(d)
     until = acknowledge_pause_until(at, calendar, policy)
     with session_scope(d.url) as s:

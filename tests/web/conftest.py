@@ -22,20 +22,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from ilp.schools import load_school_configs
-from ilp.settings import Settings
+from config.schools import load_school_configs
+from config.settings import Settings
 from intake.generate import write_sample_district
 from intake.oneroster import parse_oneroster
 from lifecycle.types import EnglishLearner, Role, StepKind
 from models.db import dispose_engines, get_engine, init_db, session_scope
-from models.feeds import apply_feed, finish_feed_run, start_feed_run
-from models.planning import plan_enrollments
 from models.tables import TABLES, Assignment, Enrollment, Staff, Step, Student
 from notifications.digest import DigestItem, group_into_digests, make_student_ref
 from notifications.links import LinkBuilder
 from notifications.render import render_digest
 from notifications.sink import free_port
 from notifications.tokens import sign_token
+from services.feed_store import apply_feed, finish_feed_run, start_feed_run
+from services.planning import plan_enrollments
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 15, 15, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""models/actions.py: the step actions as plain functions on a Session (no HTTP)."""
+"""services/actions.py: the step actions as plain functions on a Session (no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import pytest
 from sqlmodel import select
 
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
-from models import actions
-from models.actions import Actor, InvalidInput, NotPermitted
 from models.db import session_scope
-from models.planning import school_rules
 from models.tables import (
     AuditEvent,
     ContactAttempt,
@@ -22,6 +19,9 @@ from models.tables import (
     Staff,
     Step,
 )
+from services import actions
+from services.actions import Actor, InvalidInput, NotPermitted
+from services.planning import school_rules
 from tests.web.conftest import NOW, World, dump
 
 ANSWERS = {

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from ilp.settings import DEFAULT_SECRET
+from config.settings import DEFAULT_SECRET
 from models.db import session_scope
 from models.tables import AuditEvent, Step
 from notifications.tokens import InsecureSecretError

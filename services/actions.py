@@ -39,7 +39,6 @@ from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import Role, StepKind, StepStatus
-from models.planning import PlanCounts, plan_enrollments, school_rules
 from models.tables import (
     AuditEvent,
     ContactAttempt,
@@ -52,6 +51,7 @@ from models.tables import (
     Step,
     Student,
 )
+from services.planning import PlanCounts, plan_enrollments, school_rules
 
 ESCALATION_ROLES = (Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP)
 MAX_ANSWER_CHARS = 5000

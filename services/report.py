@@ -1,6 +1,6 @@
 """The compliance report: how many ILP steps were done on time, late, missed, or are still open.
 
-    from models.report import compliance_report
+    from services.report import compliance_report
     with session_scope(url) as s:
         report = compliance_report(s, now)              # the whole district
         report = compliance_report(s, now, school="sch-0001")

@@ -48,7 +48,6 @@ from lifecycle.escalation import (
 )
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import Escalation, Role, StepKind, StepStatus
-from models.planning import school_rules
 from models.tables import (
     Assignment,
     ContactAttempt,
@@ -63,6 +62,7 @@ from models.tables import (
     escalations_from_json,
 )
 from notifications.digest import Digest, DigestItem, delivery_key
+from services.planning import school_rules
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class SweepConfig:
     @classmethod
     def from_settings(cls, settings: Any = None) -> SweepConfig:
         if settings is None:
-            from ilp.settings import get_settings
+            from config.settings import get_settings
 
             settings = get_settings()
         template = settings.default_notify_url or None

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # feed gets them; a 100k first load gets its feed artifact alone).
     lifecycle_artifacts_max: int = 1000
 
-    # --- Escalation sweep (models/sweep.py, flows/escalation.py, `ilp sweep`) ---------------
+    # --- Escalation sweep (services/sweep.py, flows/escalation.py, `ilp sweep`) ---------------
     sweep_interval_minutes: float = 15  # the served deployment's schedule
     sweep_batch_size: int = 50_000  # due steps per prepare transaction (one digest each)
     sweep_lease_minutes: float = 10  # a claimed step is invisible to other sweeps this long

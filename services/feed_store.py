@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ilp.schools import SchoolConfigs, calendar_from_sessions
+from config.schools import SchoolConfigs, calendar_from_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
 from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
