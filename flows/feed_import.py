@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 
 from config.settings import get_settings
 from tasks.artifacts import publish_feed_artifact, publish_plan_artifacts
-from tasks.intake import apply_feed_rows, close_feed_run, parse_feed, record_feed_run
+from tasks.intake import parse_feed, store_feed
 from tasks.planning import plan_batch
 
 PLAN_BATCH = 25_000  # enrollments per planning task (it commits every 5,000)
@@ -44,7 +44,7 @@ def bulk_gc() -> Iterator[None]:
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
 def import_feed(path: str, today: date | None = None, progress: bool = False) -> dict[str, Any]:
-    """Parse, record the feed run, upsert in one transaction, plan in batches, report."""
+    """Parse, store (feed run, one transaction), plan in batches, report."""
     with bulk_gc():
         return _import(path, today, progress)
 
@@ -53,8 +53,7 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
     logger = get_run_logger()
     feed = parse_feed(path)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
-    feed_run_id = record_feed_run(path, feed.unquote().kind)
-    quoted = apply_feed_rows(feed, feed_run_id, today or date.today())
+    quoted = store_feed(feed, path, today or date.today())
     del feed
     result = quoted.unquote()
     to_plan = result.to_plan
@@ -67,7 +66,6 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
             bar.advance(len(batch))
     if bar:
         bar.stop()
-    close_feed_run(quoted)
     lifecycle_artifacts = None
     if len(to_plan) <= get_settings().lifecycle_artifacts_max:
         lifecycle_artifacts = publish_plan_artifacts(to_plan)

@@ -291,28 +291,23 @@ def build_district(config: SimulationConfig, url: str) -> int:
     from config.schools import load_school_configs
     from intake.generate import write_sample_district
     from intake.oneroster import parse_oneroster
-    from models.db import init_db, session_scope
-    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
-    from services.planning import plan_enrollments
+    from models.db import init_db, session_factory
+    from services.intake import receive_and_plan
 
     out = config.out
     zip_path = write_sample_district(
         out / "district.zip", students=config.students, schools=config.schools, seed=config.seed
     )
     init_db(url)
-    schools_dir = config.schools_dir or _schools_dir()
-    feed = parse_oneroster(zip_path)
-    with session_scope(url) as session:
-        run_id = start_feed_run(session, str(zip_path), feed.kind)
-    with session_scope(url) as session:
-        result = apply_feed(
-            session, feed, run_id, load_school_configs(schools_dir), today=config.start
-        )
-        finish_feed_run(session, result)
-    plan_at = datetime.combine(config.start - timedelta(days=1), dtime(12), tzinfo=UTC)
-    with session_scope(url) as session:
-        plan_enrollments(session, result.to_plan, now=plan_at)
-    return len(result.to_plan)
+    received = receive_and_plan(
+        session_factory(url),
+        parse_oneroster(zip_path),
+        source=str(zip_path),
+        today=config.start,
+        now=datetime.combine(config.start - timedelta(days=1), dtime(12), tzinfo=UTC),
+        configs=load_school_configs(config.schools_dir or _schools_dir()),
+    )
+    return len(received.result.to_plan)
 
 
 def _schools_dir() -> Path:
@@ -384,19 +379,18 @@ def withdraw(url: str, students: set[str], day: date, schools_dir: Path) -> int:
     import path: feed run, apply, plan). Returns the enrollments withdrawn."""
     from config.schools import load_school_configs
     from intake.records import ParsedFeed
-    from models.db import session_scope
-    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
-    from services.planning import plan_enrollments
+    from models.db import session_factory
+    from services.intake import receive_and_plan
 
-    feed = ParsedFeed(kind="oneroster-1.1", bulk=False, withdrawn_ids=set(students))
-    with session_scope(url) as session:
-        run_id = start_feed_run(session, f"simulation withdrawals {day}", feed.kind)
-    at = datetime.combine(day, dtime(6), tzinfo=UTC)
-    with session_scope(url) as session:
-        result = apply_feed(session, feed, run_id, load_school_configs(schools_dir), today=day)
-        finish_feed_run(session, result)
-        plan_enrollments(session, result.to_plan, now=at)
-    return result.withdrawn
+    received = receive_and_plan(
+        session_factory(url),
+        ParsedFeed(kind="oneroster-1.1", bulk=False, withdrawn_ids=set(students)),
+        source=f"simulation withdrawals {day}",
+        today=day,
+        now=datetime.combine(day, dtime(6), tzinfo=UTC),
+        configs=load_school_configs(schools_dir),
+    )
+    return received.result.withdrawn
 
 
 # --- staff at work ------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,15 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+def session_factory(url: str | None = None) -> SessionFactory:
+    """What services take instead of a URL: call it for a session in one transaction."""
+    resolved = resolve_url(url)
+    return lambda: session_scope(resolved)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -32,6 +32,7 @@ from lifecycle.types import (
     Enrollment as PlannerEnrollment,
 )
 from models.bulk import BulkInsert
+from models.db import SessionFactory, session_factory
 from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
 
 BATCH = 5000
@@ -178,19 +179,18 @@ def plan_enrollments(
 def plan_enrollments_in_batches(
     enrollment_ids: Sequence[int],
     *,
-    url: str | None = None,
+    sessions: SessionFactory | None = None,
     now: datetime | None = None,
     batch_size: int = BATCH,
 ) -> PlanCounts:
     """`plan_enrollments` for a whole feed, committing every `batch_size` enrollments, so a
     crash keeps what was planned and memory stays flat. (Preparing the next batch in a second
     thread while one is written was measured slower: the two threads fight over the GIL.)"""
-    from models.db import session_scope
-
+    sessions = sessions or session_factory()
     counts = PlanCounts()
     now = now or utcnow()
     for chunk in _chunks(list(enrollment_ids), batch_size):
-        with session_scope(url) as session:
+        with sessions() as session:
             batch = _prepare_batch(session, chunk, now)
             if batch is not None:
                 _write_batch(session, batch, counts)
@@ -407,6 +407,16 @@ class EnrollmentLabel:
     @property
     def run_name(self) -> str:
         return f"{self.school}-{self.student}"
+
+
+def enrollment_ids_by_source(session: Session, source_ids: Sequence[str]) -> dict[str, int]:
+    """Enrollment ids by the feed's identity (e.g. to answer a webhook item by item)."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    found: dict[str, int] = {}
+    for chunk in _chunks(list(source_ids), 900):
+        query = sa.select(e.c.source_id, e.c.id).where(e.c.source_id.in_(chunk))
+        found.update({row.source_id: row.id for row in session.execute(query)})
+    return found
 
 
 def describe_enrollment(session: Session, enrollment_id: int) -> EnrollmentLabel | None:

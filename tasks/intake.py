@@ -37,33 +37,11 @@ def parse_feed(path: str) -> quote[ParsedFeed]:
     return quote(detect_and_parse(Path(path)))
 
 
-@task(name="record-feed-run", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def record_feed_run(source: str, kind: str) -> int:
-    """The feed run exists (committed) before any of its rows is applied."""
-    from models.db import session_scope
-    from services.feed_store import start_feed_run
+@task(name="store-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def store_feed(feed: quote[ParsedFeed], source: str, today: date) -> quote[FeedResult]:
+    """Record the feed run, then upsert every accepted row in one transaction (all or nothing,
+    so a retry is safe); the run is closed as succeeded or failed either way."""
+    from models.db import session_factory
+    from services.intake import receive_feed
 
-    with session_scope() as session:
-        return start_feed_run(session, source, kind)
-
-
-@task(name="apply-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def apply_feed_rows(feed: quote[ParsedFeed], feed_run_id: int, today: date) -> quote[FeedResult]:
-    """Upsert every accepted row in one transaction (all or nothing, so a retry is safe)."""
-    from config.schools import load_school_configs
-    from config.settings import get_settings
-    from models.db import session_scope
-    from services.feed_store import apply_feed
-
-    configs = load_school_configs(get_settings().schools_dir)
-    with session_scope() as session:
-        return quote(apply_feed(session, feed, feed_run_id, configs, today=today))
-
-
-@task(name="close-feed-run", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def close_feed_run(result: FeedResult, failed: str | None = None) -> None:
-    from models.db import session_scope
-    from services.feed_store import finish_feed_run
-
-    with session_scope() as session:
-        finish_feed_run(session, result, failed=failed)
+    return quote(receive_feed(session_factory(), feed, source=source, today=today))

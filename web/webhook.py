@@ -24,10 +24,9 @@ def accept_enrollments(
     from config.settings import get_settings
     from intake.records import FeedError, ParsedFeed
     from intake.webhook import parse_enrollment_items
-    from models.db import session_scope
-    from models.tables import Enrollment
-    from services.feed_store import apply_feed, finish_feed_run, start_feed_run
-    from services.planning import describe_enrollment
+    from models.db import session_factory
+    from services.intake import receive_feed
+    from services.planning import describe_enrollment, enrollment_ids_by_source
 
     if isinstance(payload, dict) and isinstance(payload.get("enrollments"), list):
         payload = payload["enrollments"]
@@ -37,23 +36,20 @@ def accept_enrollments(
         return 400, {"error": str(exc)}
     feed = ParsedFeed(kind="json", bulk=False, enrollments=records, rejections=rejections)
     settings = settings or get_settings()
-    configs = load_school_configs(settings.schools_dir)
-    with session_scope(db_url) as session:
-        run_id = start_feed_run(session, "webhook", "json")
-    with session_scope(db_url) as session:
-        result = apply_feed(session, feed, run_id, configs, today=today or date.today())
-        finish_feed_run(session, result)
+    sessions = session_factory(db_url)
+    result = receive_feed(
+        sessions,
+        feed,
+        source="webhook",
+        today=today or date.today(),
+        configs=load_school_configs(settings.schools_dir),
+    )
+    run_id = result.feed_run_id
+    with sessions() as session:
         labels = {
             i: describe_enrollment(session, i) for i in (*result.created_ids, *result.changed_ids)
         }
-        ids = {
-            source_id: enrollment_id
-            for source_id, enrollment_id in session.execute(
-                Enrollment.__table__.select()  # type: ignore[attr-defined]
-                .with_only_columns(Enrollment.source_id, Enrollment.id)  # type: ignore[arg-type]
-                .where(Enrollment.source_id.in_([r.source_id for r in records]))  # type: ignore[attr-defined]
-            )
-        }
+        ids = enrollment_ids_by_source(session, [r.source_id for r in records])
 
     created, changed = set(result.created_ids), set(result.changed_ids)
     errors: dict[int, list[dict[str, str]]] = {}

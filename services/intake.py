@@ -1,0 +1,64 @@
+"""Receive a feed: the one intake use case behind `ilp import`, the webhook and the simulator.
+
+    record the feed run (committed first) → apply every accepted row in one transaction
+    → close the run (succeeded, or failed with the reason) → optionally plan what changed
+
+A feed run is never left `running`: if applying fails, the run is closed as failed in its own
+transaction and the error is raised again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from config.schools import SchoolConfigs, load_school_configs
+from config.settings import get_settings
+from intake.records import ParsedFeed
+from models.db import SessionFactory
+from services.feed_store import FeedResult, apply_feed, finish_feed_run, start_feed_run
+from services.planning import PlanCounts, plan_enrollments_in_batches
+
+
+@dataclass(frozen=True)
+class Received:
+    result: FeedResult
+    planned: PlanCounts | None = None
+
+
+def receive_feed(
+    sessions: SessionFactory,
+    feed: ParsedFeed,
+    *,
+    source: str,
+    today: date,
+    configs: SchoolConfigs | None = None,
+) -> FeedResult:
+    """Store a parsed feed and return what changed. Planning is the caller's next step."""
+    configs = configs or load_school_configs(get_settings().schools_dir)
+    with sessions() as session:
+        run_id = start_feed_run(session, source, feed.kind)
+    try:
+        with sessions() as session:
+            result = apply_feed(session, feed, run_id, configs, today=today)
+            finish_feed_run(session, result)
+    except Exception as exc:
+        with sessions() as session:
+            finish_feed_run(session, FeedResult(feed_run_id=run_id), failed=str(exc)[:500])
+        raise
+    return result
+
+
+def receive_and_plan(
+    sessions: SessionFactory,
+    feed: ParsedFeed,
+    *,
+    source: str,
+    today: date,
+    now: datetime,
+    configs: SchoolConfigs | None = None,
+) -> Received:
+    """`receive_feed`, then plan every new or changed enrollment as of `now`."""
+    result = receive_feed(sessions, feed, source=source, today=today, configs=configs)
+    planned = plan_enrollments_in_batches(result.to_plan, now=now, sessions=sessions)
+    return Received(result, planned)
