@@ -8,14 +8,17 @@ Python.
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
-from lifecycle.policy import policy_from_mapping
+from lifecycle.calendar import SchoolCalendar, calendar_from_mapping, calendar_to_mapping
+from lifecycle.policy import SchoolPolicy, policy_from_mapping
 from lifecycle.types import EnglishLearner
 
 
@@ -116,3 +119,18 @@ def calendar_from_sessions(
         return calendar_to_mapping(calendar_from_mapping(data))
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=512)
+def _rules(calendar_json: str, policy_json: str) -> tuple[SchoolCalendar, SchoolPolicy]:
+    return calendar_from_mapping(json.loads(calendar_json)), policy_from_mapping(
+        json.loads(policy_json)
+    )
+
+
+def school_rules(
+    calendar: Mapping[str, Any], policy: Mapping[str, Any] | None
+) -> tuple[SchoolCalendar, SchoolPolicy]:
+    """A school's stored calendar and policy as the rules' types, parsed once per distinct
+    configuration (thousands of steps share a handful of schools)."""
+    return _rules(json.dumps(calendar, sort_keys=True), json.dumps(policy or {}, sort_keys=True))

@@ -5,8 +5,8 @@
     → artifacts: the sweep's counts, failed deliveries, and the compliance report as of `now`
 
 Served by `deployments/serve.py` every 15 minutes; `ilp sweep --now ISO` runs it by hand. The
-same phases run without Prefect in `services.sweep.run_sweep`. A run with any failed delivery ends
-Failed, with a table artifact listing the failed deliveries.
+loop is `services.sweep.sweep`, the same one `run_sweep` (no Prefect) runs. A run with any
+failed delivery ends Failed, with a table artifact listing the failed deliveries.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import Failed, State
 
-from services.sweep import SweepConfig, SweepReport
+from services.sweep import DeliveryOutcome, SweepBatch, SweepConfig, SweepPhases, sweep
 from tasks.notify import (
     mark_and_advance,
     outcome_from_state,
@@ -47,7 +47,6 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
     logger = get_run_logger()
     settings = get_settings()
     config = SweepConfig.from_settings(settings)
-    url = settings.sqlalchemy_url
     now = (now or datetime.now(UTC)).astimezone(UTC) if (now is None or now.tzinfo) else None
     if now is None:
         raise ValueError("now must be timezone-aware (e.g. 2026-09-08T12:00:00Z)")
@@ -55,25 +54,26 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
         retries=settings.delivery_task_retries,
         retry_delay_seconds=max(settings.delivery_backoff_seconds, 0.0),
     )
-    report = SweepReport(now=now)
-    while True:
-        batch = record_due_escalations(url, now, config)
-        if not batch.steps_due:
-            break
+
+    def send_batch(batch: SweepBatch) -> list[DeliveryOutcome]:
         futures = [send.submit(outgoing, config) for outgoing in batch.outgoing]
         outcomes = []
         for outgoing, future in zip(batch.outgoing, futures, strict=True):
             future.wait()
             outcomes.append(outcome_from_state(outgoing, future.state))
-        advanced = mark_and_advance(url, batch, outcomes)
-        report.add(batch, advanced, outcomes)
+        return outcomes
+
+    phases = SweepPhases(
+        record=lambda: record_due_escalations(now, config),
+        send=send_batch,
+        advance=mark_and_advance,
+    )
+    report = sweep(now, phases)
     publish_sweep_artifacts(report)
-    compliance = publish_compliance_artifact(url, now, return_state=True)
+    compliance = publish_compliance_artifact(now, return_state=True)
     if not compliance.is_completed():  # the report is for operators; it never fails a sweep
         logger.warning("compliance report artifact not written: %s", compliance.message)
     summary = report.summary()
-    for line in report.unresolved:
-        logger.warning("nobody to notify: %s", line)
     if report.failed:
         message = (
             f"{len(report.failed)} of {len(report.deliveries)} deliveries failed "

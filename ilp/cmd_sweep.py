@@ -32,9 +32,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if failed:
             summary["message"] = state.message
     else:
+        from models.db import session_factory
         from services.sweep import run_sweep
 
-        report = run_sweep(None, now)
+        report = run_sweep(session_factory(), now)
         summary = report.summary()
         failed = bool(report.failed)
         for outcome in report.failed:

@@ -326,10 +326,10 @@ class SchoolInfo:
 
 
 def load_schools(url: str) -> dict[int, SchoolInfo]:
+    from config.schools import school_rules
     from lifecycle.types import Role
     from models.db import session_scope
     from models.tables import School, Staff
-    from services.planning import school_rules
 
     out: dict[int, SchoolInfo] = {}
     with session_scope(url) as session:
@@ -338,7 +338,7 @@ def load_schools(url: str) -> dict[int, SchoolInfo]:
             if staff.school_id is not None and staff.has_role(Role.ILP_COORDINATOR):
                 coordinators.setdefault(staff.school_id, int(staff.id or 0))
         for school in session.execute(sa.select(School)).scalars():
-            calendar, policy = school_rules(school)
+            calendar, policy = school_rules(school.calendar, school.policy)
             sid = int(school.id or 0)
             out[sid] = SchoolInfo(sid, calendar, policy, coordinators.get(sid))
     return out
@@ -578,7 +578,7 @@ def simulate(
     config: SimulationConfig, *, on_week: Callable[[WeekRow], None] | None = None
 ) -> SimulationResult:
     """Run the simulation described in the module docstring; returns counts and the timeline."""
-    from models.db import get_engine, session_scope
+    from models.db import get_engine, session_factory, session_scope
     from services.sweep import SweepConfig, run_sweep
 
     if config.end < config.start:
@@ -642,7 +642,7 @@ def simulate(
                         times += sorted({sc.calendar.local_instant(day, MIDDAY) for sc in todays})
                     tally: Counter[str] = Counter()
                     for now in times:
-                        report = run_sweep(url, now, sender, sweep_config)
+                        report = run_sweep(session_factory(url), now, sender, sweep_config)
                         result.sweeps += 1
                         result.digests += report.sent
                         result.failed += len(report.failed)

@@ -46,6 +46,10 @@ class SchoolPolicy:
     digest: bool = True
     escalate_optional_steps: bool = False
 
+    def is_overdue_level(self, level: int) -> bool:
+        """Overdue means a rung after the due date: a ladder level with a positive offset."""
+        return any(rung.level == level and rung.offset_school_days > 0 for rung in self.ladder)
+
 
 def _time(value: Any, name: str) -> time:
     if isinstance(value, time):

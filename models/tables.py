@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
+from lifecycle.students import initials
 from lifecycle.types import EnglishLearner, Escalation, Role, StepKind, StepStatus
 
 # Deterministic constraint names: needed for SQLite batch migrations and readable errors.
@@ -120,12 +121,6 @@ class School(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
 
-def make_initials(given_name: str, family_name: str) -> str:
-    """'Ana María', 'de la Cruz' -> 'A.D.' — what messages show instead of a name."""
-    parts = [p for p in (given_name.strip(), family_name.strip()) if p]
-    return "".join(f"{p[0].upper()}." for p in parts)
-
-
 class Student(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source_id: str = Field(unique=True, max_length=255)
@@ -143,7 +138,7 @@ class Student(SQLModel, table=True):
 @event.listens_for(Student, "before_insert")
 @event.listens_for(Student, "before_update")
 def _derive_initials(mapper: Any, connection: Any, target: Student) -> None:
-    target.initials = make_initials(target.given_name, target.family_name)
+    target.initials = initials(target.given_name, target.family_name)
 
 
 class Staff(SQLModel, table=True):

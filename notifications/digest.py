@@ -17,7 +17,8 @@ from lifecycle.types import StepKind
 class DigestItem:
     """One step a recipient hears about. No student name, grade or EL status, by construction.
 
-    `student_ref` is initials plus the internal id, e.g. "J.D. #1042" (see `make_student_ref`).
+    `student_ref` is initials plus the internal id, e.g. "J.D. #1042"
+    (`lifecycle.students.student_ref`).
     `level` is the escalation level 0-4; welcome-call attempt reminders have `attempt_day` set.
     `school_days_overdue` is filled in by the caller, who has the school calendar.
     """
@@ -30,6 +31,13 @@ class DigestItem:
     attempt_day: int | None
     school_id: int
     school_days_overdue: int | None = None
+    # A rung after the due date, as the school's ladder defines it (the sweep says which);
+    # left out, an item with a school-days-overdue count is overdue.
+    overdue: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.overdue is None:
+            object.__setattr__(self, "overdue", self.school_days_overdue is not None)
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,6 @@ class Digest:
             tuple(item.level for item in self.items),
             self.window_start,
         )
-
-
-def make_student_ref(given_name: str, family_name: str, student_id: int | str) -> str:
-    """'Jane', 'Doe', 1042 -> 'J.D. #1042'. Only the first letter of each name is kept."""
-    initials = "".join(f"{n.strip()[0].upper()}." for n in (given_name, family_name) if n.strip())
-    return f"{initials or '?'} #{student_id}"
 
 
 def _utc_iso(moment: datetime) -> str:
@@ -116,6 +118,21 @@ def _sort_key(item: DigestItem) -> tuple[int, date, int]:
     return (-item.level, item.due, item.step_id)
 
 
+def _more_urgent(item: DigestItem, than: DigestItem) -> bool:
+    return (item.level, item.attempt_day or 0) > (than.level, than.attempt_day or 0)
+
+
+def most_urgent_first(items: Iterable[DigestItem]) -> tuple[DigestItem, ...]:
+    """Each step once, at its highest level (a later attempt day breaks a tie), most urgent
+    first. The one ordering every digest uses, the sweep's included."""
+    by_step: dict[int, DigestItem] = {}
+    for item in items:
+        current = by_step.get(item.step_id)
+        if current is None or _more_urgent(item, current):
+            by_step[item.step_id] = item
+    return tuple(sorted(by_step.values(), key=_sort_key))
+
+
 LinkFactory = Callable[[int, tuple[DigestItem, ...]], DigestLinks]
 
 
@@ -129,31 +146,22 @@ def group_into_digests(
     """One digest per recipient for the sending window starting at `window_start`.
 
     `items` is either {recipient_staff_id: [items]} or (recipient_staff_id, item) pairs.
-    The same step listed twice for a recipient appears once, at its highest level. Items are
-    ordered most urgent first; digests by recipient id. `links(staff_id, items)` builds the
-    action links (see `notifications.links.LinkBuilder`); without it a digest has none.
+    Items go through `most_urgent_first`; digests are ordered by recipient id. `links(staff_id,
+    items)` builds the action links (see `notifications.links.LinkBuilder`); without it a
+    digest has none.
     """
-    by_recipient: dict[int, dict[int, DigestItem]] = {}
     pairs: Iterable[tuple[int, DigestItem]]
     if isinstance(items, Mapping):
         pairs = ((rid, it) for rid, its in items.items() for it in its)
     else:
         pairs = items
+    by_recipient: dict[int, list[DigestItem]] = {}
     for recipient_id, item in pairs:
-        steps = by_recipient.setdefault(int(recipient_id), {})
-        current = steps.get(item.step_id)
-        if current is None or (item.level, item.attempt_day or 0) > (
-            current.level,
-            current.attempt_day or 0,
-        ):
-            steps[item.step_id] = item
-
+        by_recipient.setdefault(int(recipient_id), []).append(item)
     names = recipient_names or {}
     digests = []
     for recipient_id in sorted(by_recipient):
-        ordered = tuple(sorted(by_recipient[recipient_id].values(), key=_sort_key))
-        if not ordered:
-            continue
+        ordered = most_urgent_first(by_recipient[recipient_id])
         digests.append(
             Digest(
                 recipient_staff_id=recipient_id,

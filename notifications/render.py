@@ -64,7 +64,7 @@ def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS
     who = item.student_ref
     due = format_date(item.due)
     if item.attempt_day is not None:
-        if item.level >= 2:
+        if item.overdue:
             return (
                 f"WELCOME CALL NOT COMPLETED: {who} has fewer than 5 logged contact attempts "
                 f"and no contact by day {item.attempt_day} of {attempt_window_days}"
@@ -73,9 +73,9 @@ def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS
             f"WELCOME CALL for {who}: attempt day {item.attempt_day} of {attempt_window_days}: "
             "log your contact attempts"
         )
-    if item.level <= 0:
-        return f"REMINDER: {label} for {who} is due {due}"
-    if item.level == 1:
+    if not item.overdue:
+        if item.level <= 0:
+            return f"REMINDER: {label} for {who} is due {due}"
         return f"DUE TODAY: {label} for {who} is due today ({due})"
     if item.school_days_overdue is not None:
         late = f"OVERDUE ({_plural(item.school_days_overdue, 'school day')})"
@@ -88,9 +88,9 @@ def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
     counts = {"total": len(digest.items), "overdue": 0, "due_today": 0, "reminder": 0}
     counts["attempts"] = 0
     for item in digest.items:
-        if item.attempt_day is not None and item.level < 2:
+        if item.attempt_day is not None and not item.overdue:
             counts["attempts"] += 1
-        elif item.level >= 2:
+        elif item.overdue:
             counts["overdue"] += 1
         elif item.level == 1:
             counts["due_today"] += 1

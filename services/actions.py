@@ -29,16 +29,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from config.schools import school_rules
+from lifecycle.access import StaffMember, ladder_roles
+from lifecycle.access import may_act as access_rule
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
+from lifecycle.forms import REPLAN_KINDS, InvalidAnswer, read_attempt, read_completion
 from lifecycle.policy import SchoolPolicy
-from lifecycle.types import Role, StepKind, StepStatus
+from lifecycle.students import student_ref
+from lifecycle.types import StepKind, StepStatus
 from models.tables import (
     AuditEvent,
     ContactAttempt,
@@ -51,16 +55,9 @@ from models.tables import (
     Step,
     Student,
 )
-from services.planning import PlanCounts, plan_enrollments, school_rules
+from services.planning import PlanCounts, plan_enrollments
 
-ESCALATION_ROLES = (Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP)
-MAX_ANSWER_CHARS = 5000
-MAX_NOTES_CHARS = 2000
-MAX_REF_CHARS = 500
-UNSUCCESSFUL = "contact_unsuccessful"
-CONTACT_MADE = "contact_made"
 _SUBMISSION = re.compile(r"^[0-9a-f]{16,64}$")
-_REF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
 
 
 # --- errors and results -------------------------------------------------------------------
@@ -114,128 +111,24 @@ class ActionOutcome:
     after: dict[str, Any] = field(default_factory=dict)
 
 
-# --- the forms: what each kind of step asks for --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Question:
-    key: str
-    label: str
-    required: bool = True
-    multiline: bool = True
-    max_chars: int = MAX_ANSWER_CHARS
-
-
-QUARTER_QUESTIONS = (
-    Question("action", "The individualized action"),
-    Question("communicated", "How it was communicated to the student and learning coach"),
-    Question("follow_up", "Follow-up or staff needed"),
-    Question("resources", "Resources, interventions or instruction involved"),
-)
-SYNOPSIS_QUESTIONS = (
-    Question("support", "Support the student received"),
-    Question("successes", "Successes"),
-    Question("continuing_goals", "Goals that continue"),
-)
-WELCOME_NOTE_QUESTIONS = (
-    Question("note", "Welcome note (what you shared and agreed)", required=False),
-)
-EL_QUESTIONS = (Question("summary", "Short summary of the update (optional)", required=False),)
-GRADUATION_QUESTIONS = (
-    Question(
-        "external_ref",
-        "Reference to the plan in the state system (URL or ID)",
-        multiline=False,
-        max_chars=MAX_REF_CHARS,
-    ),
-)
-QUARTER_KINDS = (StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE)
-CONFIRM_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW, StepKind.PARENT_COPY)
-REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
-
-
-def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
-    """The text fields the completion form of this kind of step shows."""
-    kind = StepKind(kind)
-    if kind in QUARTER_KINDS:
-        return QUARTER_QUESTIONS
-    if kind is StepKind.SYNOPSIS:
-        return SYNOPSIS_QUESTIONS
-    if kind is StepKind.WELCOME_NOTE:
-        return WELCOME_NOTE_QUESTIONS
-    if kind is StepKind.GRADUATION_PLAN:
-        return GRADUATION_QUESTIONS
-    if kind in (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW):
-        return EL_QUESTIONS
-    return ()
-
-
-def _text(form: Mapping[str, Any], question: Question) -> str:
-    raw = form.get(question.key)
-    value = "" if raw is None else str(raw)
-    if "\x00" in value:
-        raise InvalidInput(f"{question.label}: contains a NUL character", question.key)
-    value = value.replace("\r\n", "\n").strip()
-    if len(value) > question.max_chars:
-        raise InvalidInput(
-            f"{question.label}: too long ({len(value)} characters, at most {question.max_chars})",
-            question.key,
-        )
-    if question.required and not value:
-        raise InvalidInput(f"Missing answer: {question.label}", question.key)
-    return value
-
-
-def _answers(form: Mapping[str, Any], questions: tuple[Question, ...]) -> dict[str, str]:
-    answers = {q.key: _text(form, q) for q in questions}
-    return {k: v for k, v in answers.items() if v}
-
-
-def _confirmed(form: Mapping[str, Any]) -> None:
-    if str(form.get("confirm", "")).strip().lower() not in ("yes", "on", "true", "1"):
-        raise InvalidInput("Tick the box to confirm it is done", "confirm")
-
-
-def parse_external_ref(text: str) -> str:
-    """A URL (http/https with a host) or an ID (letters, digits and . _ : / # -)."""
-    value = text.strip()
-    if value.lower().startswith(("http://", "https://")):
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            parts = None
-        if parts is None or not parts.netloc or any(c.isspace() for c in value):
-            raise InvalidInput(f"{value[:80]!r} is not a valid URL", "external_ref")
-        return value
-    if not _REF_ID.match(value):
-        raise InvalidInput(
-            "Give the plan's URL (https://...) or its ID (letters, digits and . _ : / # -)",
-            "external_ref",
-        )
-    return value
-
-
 # --- access ---------------------------------------------------------------------------------
 
 
-def escalation_roles(step: Step) -> set[str]:
+def escalation_roles(step: Step) -> frozenset[str]:
     """The escalation roles (coordinator, principal, RVP) the step's ladder notifies."""
-    named = {str(r) for rung in (step.escalation_schedule or []) for r in rung.get("notify", ())}
-    return named & {r.value for r in ESCALATION_ROLES}
+    return ladder_roles(rung.get("notify", ()) for rung in (step.escalation_schedule or []))
+
+
+def staff_member(staff: Staff) -> StaffMember:
+    return StaffMember(
+        int(staff.id or 0), frozenset(staff.roles or ()), staff.school_id, staff.active
+    )
 
 
 def may_act(staff: Staff | None, step: Step, enrollment: Enrollment) -> bool:
-    """The token-permission rule (see the module docstring)."""
-    if staff is None or not staff.active:
-        return False
-    if step.owner_staff_id is not None and step.owner_staff_id == staff.id:
-        return True
-    for role in escalation_roles(step) & set(staff.roles or ()):
-        if role == Role.REGIONAL_VP.value and staff.school_id is None:
-            return True
-        if staff.school_id is not None and staff.school_id == enrollment.school_id:
-            return True
-    return False
+    """The token-permission rule (`lifecycle.access.may_act`) for stored rows."""
+    member = staff_member(staff) if staff is not None else None
+    return access_rule(member, step.owner_staff_id, escalation_roles(step), enrollment.school_id)
 
 
 def is_open(step: Step, enrollment: Enrollment) -> bool:
@@ -270,7 +163,7 @@ class StepContext:
 
     @property
     def student_ref(self) -> str:
-        return f"{self.student.initials or '?'} #{self.student.id}"
+        return student_ref(self.student.initials, int(self.student.id or 0))
 
     def local_today(self, now: datetime) -> date:
         return self.calendar.local_date(now)
@@ -296,7 +189,7 @@ def load_step(session: Session, step_id: int, staff_id: int, *, lock: bool = Fal
         raise NotPermitted(
             "This link is not for a step you are responsible for. Nothing was changed."
         )
-    calendar, policy = school_rules(school)
+    calendar, policy = school_rules(school.calendar, school.policy)
     return StepContext(step, enrollment, school, student, staff, calendar, policy)
 
 
@@ -558,36 +451,16 @@ def complete(
     if kind is StepKind.WELCOME_CALL:
         return _log_attempt(session, ctx, actor, form)
 
-    variant: str | None = None
-    if kind in QUARTER_KINDS or kind is StepKind.SYNOPSIS:
-        answers = _answers(form, questions_for(kind))
-    elif kind is StepKind.WELCOME_NOTE:
-        variant = str(form.get("variant") or CONTACT_MADE).strip()
-        if variant not in (CONTACT_MADE, UNSUCCESSFUL):
-            raise InvalidInput("Choose which welcome note this is", "variant")
-        answers = _answers(form, WELCOME_NOTE_QUESTIONS)
-        if variant == CONTACT_MADE and not answers.get("note"):
-            raise InvalidInput(f"Missing answer: {WELCOME_NOTE_QUESTIONS[0].label}", "note")
-        if variant == UNSUCCESSFUL:
-            failed = failed_attempts(session, ctx.enrollment.id or 0)
-            needed = ctx.policy.welcome_call_min_attempts
-            if failed < needed:
-                raise InvalidInput(
-                    f'"Contact unsuccessful after {needed}+ attempts" needs at least {needed} '
-                    f"failed contact attempts logged on the welcome call; {failed} "
-                    f"{'is' if failed == 1 else 'are'} logged.",
-                    "variant",
-                )
-            answers["failed_attempts"] = str(failed)
-    elif kind is StepKind.GRADUATION_PLAN:
-        answers = _answers(form, GRADUATION_QUESTIONS)
-        answers["external_ref"] = parse_external_ref(answers["external_ref"])
-    elif kind in CONFIRM_KINDS:
-        _confirmed(form)
-        answers = _answers(form, questions_for(kind))
-        answers["confirmed"] = "yes"
-    else:  # pragma: no cover - every StepKind is handled above
-        raise InvalidInput(f"{kind.value} steps cannot be completed here")
+    try:
+        filed = read_completion(
+            kind,
+            form,
+            failed_attempts=failed_attempts(session, ctx.enrollment.id or 0),
+            min_attempts=ctx.policy.welcome_call_min_attempts,
+        )
+    except InvalidAnswer as exc:
+        raise InvalidInput(str(exc), exc.field) from None
+    answers, variant = filed.answers, filed.variant
 
     before = snapshot(step)
     _finish(ctx, actor)
@@ -644,25 +517,19 @@ def _log_attempt(
     step = ctx.step
     if StepKind(step.kind) is not StepKind.WELCOME_CALL:
         raise InvalidInput("Contact attempts are logged on welcome calls only")
-    outcome = str(form.get("outcome") or "").strip()
-    if outcome not in ("succeeded", "failed"):
-        raise InvalidInput("Say whether the contact attempt succeeded or failed", "outcome")
-    method_text = str(form.get("method") or "").strip()
     try:
-        method = ContactMethod(method_text)
-    except ValueError:
-        choices = ", ".join(m.value.replace("_", " ") for m in ContactMethod)
-        raise InvalidInput(f"Choose how you tried to make contact ({choices})", "method") from None
-    notes = _text(form, Question("notes", "Notes", required=False, max_chars=MAX_NOTES_CHARS))
+        filed = read_attempt(form)
+    except InvalidAnswer as exc:
+        raise InvalidInput(str(exc), exc.field) from None
 
     before = snapshot(step)
     attempt = ContactAttempt(
         step_id=step.id,  # type: ignore[arg-type]
         at=actor.now,
-        succeeded=outcome == "succeeded",
-        method=method,
+        succeeded=filed.succeeded,
+        method=ContactMethod(filed.method),
         staff_id=actor.staff_id,
-        notes=notes or None,
+        notes=filed.notes or None,
     )
     session.add(attempt)
     session.flush()
@@ -686,7 +553,7 @@ def _log_attempt(
         "contact_attempt": {
             "id": attempt.id,
             "succeeded": attempt.succeeded,
-            "method": method.value,
+            "method": filed.method,
             "failed_attempts": failed,
         }
     }

@@ -7,20 +7,17 @@ ones and cancels open ones the new plan no longer has. Nothing is deleted.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from lifecycle.calendar import SchoolCalendar, calendar_from_mapping
+from config.schools import school_rules
 from lifecycle.planner import plan_enrollment, plan_key, validate
-from lifecycle.policy import SchoolPolicy, policy_from_mapping
 from lifecycle.types import (
     CompletedStep,
     PlannedStep,
@@ -52,20 +49,6 @@ class PlanCounts:
     steps_inserted: int = 0
     steps_updated: int = 0
     steps_cancelled: int = 0
-
-
-@lru_cache(maxsize=512)
-def _rules(calendar_json: str, policy_json: str) -> tuple[SchoolCalendar, SchoolPolicy]:
-    return calendar_from_mapping(json.loads(calendar_json)), policy_from_mapping(
-        json.loads(policy_json)
-    )
-
-
-def school_rules(school: School | dict[str, Any]) -> tuple[SchoolCalendar, SchoolPolicy]:
-    """The school's calendar and policy, parsed once per distinct configuration."""
-    calendar = school["calendar"] if isinstance(school, dict) else school.calendar
-    policy = school["policy"] if isinstance(school, dict) else school.policy
-    return _rules(json.dumps(calendar, sort_keys=True), json.dumps(policy or {}, sort_keys=True))
 
 
 def _step_template(step: PlannedStep) -> dict[str, Any]:
@@ -247,7 +230,7 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
     updates: list[dict[str, Any]] = []
     cancels: list[int] = []
     rules = {
-        school_id: school_rules({"calendar": school.calendar, "policy": school.policy})
+        school_id: school_rules(school.calendar, school.policy)
         for school_id, school in schools.items()
     }
     plans: dict[tuple[int, PlannerEnrollment], tuple[PlannedStep, ...]] = {}

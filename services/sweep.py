@@ -1,7 +1,8 @@
 """The escalation sweep's database side: due steps in, recorded deliveries out, steps advanced.
 
-Callable without Prefect (`run_sweep(url, now, sender)`), so tests and a year simulator can run it
-thousands of times; `flows/escalation.py` wraps the same three phases in tasks.
+One loop (`sweep`) runs the three phases; `run_sweep(sessions, now, sender)` runs it without
+Prefect, so tests and a year simulator can run it thousands of times, and `flows/escalation.py`
+runs it with each phase a task.
 
 1. **prepare** (one transaction): select due steps through the partial index
    ``ix_step_next_action_at`` (``next_action_at <= now``, never a scan), claim them (``FOR UPDATE
@@ -25,8 +26,6 @@ crash between Apprise accepting a message and the row being marked sent re-sends
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,16 +37,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from config.schools import school_rules
+from lifecycle.access import StepAddress, rung_recipients
 from lifecycle.calendar import SchoolCalendar
-from lifecycle.escalation import (
-    LadderDecision,
-    LadderState,
-    current_window,
-    decide,
-    snooze_until,
-)
+from lifecycle.escalation import LadderDecision, LadderState, current_window, snooze_until
 from lifecycle.policy import SchoolPolicy
+from lifecycle.students import student_ref
 from lifecycle.types import Escalation, Role, StepKind, StepStatus
+from lifecycle.welcome_call import decide_step
+from models.db import SessionFactory
 from models.tables import (
     Assignment,
     ContactAttempt,
@@ -61,20 +59,13 @@ from models.tables import (
     Student,
     escalations_from_json,
 )
-from notifications.digest import Digest, DigestItem, delivery_key
-from services.planning import school_rules
+from notifications.digest import Digest, DigestItem, delivery_key, most_urgent_first
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 900  # bound parameters per IN (...) list
 OK_STATUSES = (DeliveryStatus.SENT.value, DeliveryStatus.FALLBACK_SENT.value)
 RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
-
-# Test-only crash hook: with ILP_SWEEP_PAUSE_AT=<stage> and ILP_SWEEP_PAUSE_FILE=<path>, the sweep
-# writes <path> when it reaches <stage> ("after_record" or "after_send") and then sleeps, so a
-# test can SIGKILL it at exactly that point.
-PAUSE_ENV = "ILP_SWEEP_PAUSE_AT"
-PAUSE_FILE_ENV = "ILP_SWEEP_PAUSE_FILE"
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -232,27 +223,6 @@ class SweepReport:
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-def decide_step(
-    schedule: tuple[Escalation, ...],
-    state: LadderState,
-    now: datetime,
-    calendar: SchoolCalendar,
-    policy: SchoolPolicy,
-    *,
-    attempts_done: bool = False,
-) -> LadderDecision:
-    """`decide`, plus the welcome-call rule: once contact succeeded or enough attempts are logged,
-    attempt reminders and the day-10 coordinator check are silent (the rungs still count as
-    handled); the regular due/overdue rungs are unaffected."""
-    decision = decide(schedule, state, now, calendar, policy)
-    if decision.send is None or not attempts_done or decision.send.attempt_day is None:
-        return decision
-    handled = schedule[state.rungs_sent : decision.rungs_sent]
-    regular = [rung for rung in handled if rung.attempt_day is None]
-    send = max(regular, key=lambda rung: (rung.level, rung.at)) if regular else None
-    return LadderDecision(send, decision.rungs_sent, decision.next_action_at)
-
-
 @lru_cache(maxsize=4096)
 def school_days_overdue(calendar: SchoolCalendar, due: date, today: date) -> int:
     """School days after `due` up to and including `today` (0 if not overdue)."""
@@ -281,14 +251,6 @@ def _parse_schedule(value: Any) -> tuple[Escalation, ...]:
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _pause_if_asked(stage: str) -> None:
-    """The crash hook for tests (see PAUSE_ENV). Does nothing unless both variables are set."""
-    if os.environ.get(PAUSE_ENV) != stage or not os.environ.get(PAUSE_FILE_ENV):
-        return
-    Path(os.environ[PAUSE_FILE_ENV]).write_text(f"{stage} {os.getpid()}\n")
-    time.sleep(120)
 
 
 # -- phase 1: select, decide, record --------------------------------------------------------------
@@ -324,10 +286,14 @@ def _due_query(now: datetime, limit: int) -> sa.Select[Any]:
 
 
 class _Directory:
-    """Staff lookups for one batch: by id, by (school, role), district-wide RVPs, assignments."""
+    """Active staff for one batch (by id, by school and role, district-wide) and the batch's
+    students' assignments: the `lifecycle.access.StaffLookup` that rung recipients come from."""
 
-    def __init__(self, session: Session, school_ids: set[int], owner_ids: set[int]) -> None:
+    def __init__(
+        self, session: Session, school_ids: set[int], owner_ids: set[int], student_ids: set[int]
+    ) -> None:
         self.session = session
+        self.student_ids = student_ids
         self.by_id: dict[int, Recipient] = {}
         self.by_school_role: dict[tuple[int | None, str], list[int]] = defaultdict(list)
         t = Staff.__table__  # type: ignore[attr-defined]
@@ -368,45 +334,26 @@ class _Directory:
                 for role in roles:
                     self.by_school_role[(row.school_id, role)].append(row.id)
 
+    def is_active(self, staff_id: int) -> bool:
+        return staff_id in self.by_id
+
     def at_school(self, school_id: int, role: str) -> list[int]:
         return self.by_school_role.get((school_id, role), [])
 
-    def regional(self, school_id: int) -> list[int]:
-        role = Role.REGIONAL_VP.value
-        return self.at_school(school_id, role) + self.by_school_role.get((None, role), [])
+    def district_wide(self, role: str) -> list[int]:
+        return self.by_school_role.get((None, role), [])
 
-    def assigned(self, student_ids: set[int], student_id: int, role: str) -> list[int]:
+    def assigned(self, student_id: int, role: str) -> list[int]:
         if self._assigned is None:
             self._assigned = defaultdict(list)
             a = Assignment.__table__  # type: ignore[attr-defined]
-            for chunk in _chunks(sorted(student_ids)):
-                for sid, r, staff_id in self.session.execute(
-                    sa.select(a.c.student_id, a.c.role, a.c.staff_id).where(
-                        a.c.student_id.in_(chunk)
-                    )
-                ):
+            for chunk in _chunks(sorted(self.student_ids)):
+                query = sa.select(a.c.student_id, a.c.role, a.c.staff_id).where(
+                    a.c.student_id.in_(chunk)
+                )
+                for sid, r, staff_id in self.session.execute(query):
                     self._assigned[(sid, Role(r).value)].append(staff_id)
         return [i for i in self._assigned.get((student_id, role), []) if i in self.by_id]
-
-    def resolve(self, row: Any, roles: Iterable[Role], student_ids: set[int]) -> list[int]:
-        """Staff ids for a rung's roles on one step (ILP_RULES: owner, coordinator, ...)."""
-        owner_role = Role(row.owner_role).value
-        found: dict[int, None] = {}
-        for role in roles:
-            name = Role(role).value
-            if name == owner_role:
-                if row.owner_staff_id is not None and row.owner_staff_id in self.by_id:
-                    ids = [row.owner_staff_id]
-                else:  # no owner on file: the school's ILP coordinator hears of it
-                    ids = self.at_school(row.school_id, Role.ILP_COORDINATOR.value)
-            elif name in (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value):
-                ids = self.at_school(row.school_id, name)
-            elif name == Role.REGIONAL_VP.value:
-                ids = self.regional(row.school_id)
-            else:  # teacher / counselor / esl_teacher named in a school's ladder
-                ids = self.assigned(student_ids, row.student_id, name)
-            found.update(dict.fromkeys(ids))
-        return list(found)
 
 
 def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -443,6 +390,32 @@ def _attempts_done(session: Session, step_ids: list[int], min_attempts: dict[int
     return done
 
 
+Group = tuple[
+    int, datetime, int | None
+]  # (recipient, window, step id if the school sends no digests)
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """A due step with something to send now, in the sending window `window`."""
+
+    row: Any
+    decision: LadderDecision
+    window: datetime
+
+
+@dataclass
+class _Addressed:
+    """Each recipient's items per group, which groups each step is in, each group's ack pause."""
+
+    items: dict[Group, list[DigestItem]] = field(default_factory=lambda: defaultdict(list))
+    step_groups: dict[int, list[Group]] = field(default_factory=lambda: defaultdict(list))
+    ack_days: dict[Group, int] = field(default_factory=dict)
+
+
+Rules = dict[int, tuple[SchoolCalendar, SchoolPolicy]]
+
+
 def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     """Phase 1 for up to `config.batch_size` due steps. The caller commits.
 
@@ -457,104 +430,141 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     if not rows:
         return batch
     batch.steps_due = len(rows)
-    s = Step.__table__  # type: ignore[attr-defined]
-
-    school_ids = {r.school_id for r in rows}
-    sc = School.__table__  # type: ignore[attr-defined]
-    rules: dict[int, tuple[SchoolCalendar, SchoolPolicy]] = {}
-    for school in session.execute(
-        sa.select(sc.c.id, sc.c.calendar, sc.c.policy).where(sc.c.id.in_(school_ids))
-    ):
-        rules[school.id] = school_rules({"calendar": school.calendar, "policy": school.policy})
-
-    welcome = [r.id for r in rows if StepKind(r.kind) is StepKind.WELCOME_CALL]
-    attempts_done = (
-        _attempts_done(
-            session,
-            welcome,
-            {r.id: rules[r.school_id][1].welcome_call_min_attempts for r in rows},
+    rules = _school_rules(session, {r.school_id for r in rows})
+    held, sending = _decide_all(rows, rules, _welcome_calls_done(session, rows, rules), now)
+    batch.steps_held = len(held)
+    directory = _Directory(
+        session,
+        {s.row.school_id for s in sending},
+        {s.row.owner_staff_id for s in sending if s.row.owner_staff_id is not None},
+        {s.row.student_id for s in sending},
+    )
+    addressed = _address(sending, rules, directory, batch, now)
+    group_keys = _record_deliveries(session, addressed, directory, batch)
+    for item in sending:
+        row, decision = item.row, item.decision
+        groups = addressed.step_groups.get(row.id, [])
+        keys = tuple(dict.fromkeys(k for g in groups for k in group_keys[g]))
+        batch.advances.append(
+            StepAdvance(row.id, row.rungs_sent, decision.rungs_sent, decision.next_action_at, keys)
         )
-        if welcome
-        else set()
+    _hold_and_claim(session, held, [s.row.id for s in sending], now + config.lease)
+    return batch
+
+
+def _school_rules(session: Session, school_ids: set[int]) -> Rules:
+    sc = School.__table__  # type: ignore[attr-defined]
+    query = sa.select(sc.c.id, sc.c.calendar, sc.c.policy).where(sc.c.id.in_(school_ids))
+    return {
+        school.id: school_rules(school.calendar, school.policy) for school in session.execute(query)
+    }
+
+
+def _welcome_calls_done(session: Session, rows: Sequence[Any], rules: Rules) -> set[int]:
+    welcome = [r.id for r in rows if StepKind(r.kind) is StepKind.WELCOME_CALL]
+    if not welcome:
+        return set()
+    minimum = {r.id: rules[r.school_id][1].welcome_call_min_attempts for r in rows}
+    return _attempts_done(session, welcome, minimum)
+
+
+def _ladder_state(row: Any, calendar: SchoolCalendar, policy: SchoolPolicy) -> LadderState:
+    return LadderState(
+        status=StepStatus(row.status),
+        rungs_sent=row.rungs_sent,
+        acknowledged_until=row.acknowledged_until,
+        snoozed_until=(
+            snooze_until(row.snoozed_until, row.due, calendar, policy)
+            if row.snoozed_until
+            else None
+        ),
+        withdrawn=row.withdrawn_on is not None
+        or row.enrollment_status == EnrollmentStatus.WITHDRAWN.value,
     )
 
+
+def _decide_all(
+    rows: Sequence[Any], rules: Rules, attempts_done: set[int], now: datetime
+) -> tuple[list[dict[str, Any]], list[_Sending]]:
+    """Run the pure ladder over each row: steps to hold (with their next action) and to send."""
     held: list[dict[str, Any]] = []
+    sending: list[_Sending] = []
     windows: dict[int, datetime] = {}  # per school: the sending window `now` is in
-    sending: list[tuple[Any, LadderDecision, datetime]] = []
     for row in rows:
         calendar, policy = rules[row.school_id]
-        schedule = _parse_schedule(row.schedule)
-        state = LadderState(
-            status=StepStatus(row.status),
-            rungs_sent=row.rungs_sent,
-            acknowledged_until=row.acknowledged_until,
-            snoozed_until=(
-                snooze_until(row.snoozed_until, row.due, calendar, policy)
-                if row.snoozed_until
-                else None
-            ),
-            withdrawn=row.withdrawn_on is not None
-            or row.enrollment_status == EnrollmentStatus.WITHDRAWN.value,
-        )
         decision = decide_step(
-            schedule, state, now, calendar, policy, attempts_done=row.id in attempts_done
+            _parse_schedule(row.schedule),
+            _ladder_state(row, calendar, policy),
+            now,
+            calendar,
+            policy,
+            attempts_done=row.id in attempts_done,
         )
         if decision.send is None:
             held.append(
                 {"b_id": row.id, "b_rungs": decision.rungs_sent, "b_next": decision.next_action_at}
             )
-        else:
-            window = windows.get(row.school_id)
-            if window is None:
-                window = windows[row.school_id] = current_window(now, calendar, policy)
-            sending.append((row, decision, window))
-    batch.steps_held = len(held)
+            continue
+        if row.school_id not in windows:
+            windows[row.school_id] = current_window(now, calendar, policy)
+        sending.append(_Sending(row, decision, windows[row.school_id]))
+    return held, sending
 
-    directory = _Directory(
-        session,
-        {row.school_id for row, _, _ in sending},
-        {row.owner_staff_id for row, _, _ in sending if row.owner_staff_id is not None},
-    )
-    student_ids = {row.student_id for row, _, _ in sending}
-    # (recipient, window, group) -> items; group is None for a digest, the step id otherwise.
-    groups: dict[tuple[int, datetime, int | None], list[DigestItem]] = defaultdict(list)
-    step_groups: dict[int, list[tuple[int, datetime, int | None]]] = defaultdict(list)
-    ack_days: dict[tuple[int, datetime, int | None], int] = {}
-    for row, decision, window in sending:
-        calendar, policy = rules[row.school_id]
-        rung = decision.send
+
+def _address(
+    sending: list[_Sending], rules: Rules, directory: _Directory, batch: SweepBatch, now: datetime
+) -> _Addressed:
+    """Who hears of each step at this rung, and in which digest (group) it goes."""
+    out = _Addressed()
+    for item in sending:
+        row, rung = item.row, item.decision.send
         assert rung is not None
-        recipients = directory.resolve(row, rung.notify, student_ids)
+        calendar, policy = rules[row.school_id]
+        address = StepAddress(row.school_id, row.student_id, row.owner_role, row.owner_staff_id)
+        recipients = rung_recipients(rung.notify, address, directory)
         if not recipients:
             batch.unresolved.append(
                 f"step {row.id} level {rung.level}: nobody holds "
                 f"{', '.join(Role(r).value for r in rung.notify)} at school {row.school_id}"
             )
-        today = calendar.local_date(now)
-        item = DigestItem(
+        overdue = policy.is_overdue_level(rung.level)
+        digest_item = DigestItem(
             step_id=row.id,
             step_kind=StepKind(row.kind),
-            student_ref=f"{row.initials or '?'} #{row.student_id}",
+            student_ref=student_ref(row.initials, row.student_id),
             due=row.due,
             level=rung.level,
             attempt_day=rung.attempt_day,
             school_id=row.school_id,
             school_days_overdue=(
-                school_days_overdue(calendar, row.due, today) if rung.level >= 2 else None
+                school_days_overdue(calendar, row.due, calendar.local_date(now))
+                if overdue
+                else None
             ),
+            overdue=overdue,
         )
         for staff_id in recipients:
-            group = (staff_id, window, None if policy.digest else row.id)
-            groups[group].append(item)
-            step_groups[row.id].append(group)
-            ack_days[group] = policy.ack_pause_school_days
+            group = (staff_id, item.window, None if policy.digest else row.id)
+            out.items[group].append(digest_item)
+            out.step_groups[row.id].append(group)
+            out.ack_days[group] = policy.ack_pause_school_days
         batch.items += len(recipients)
+    return out
 
-    existing = _existing_deliveries(session, groups)
+
+def _record_deliveries(
+    session: Session, addressed: _Addressed, directory: _Directory, batch: SweepBatch
+) -> dict[Group, list[str]]:
+    """Find or write the delivery row of every group's items; queue what is not sent yet.
+
+    An item already in a row of the same recipient and window keeps that row (sent: nothing to
+    do; recorded or failed: send it again); the rest make one new row per group. Returns each
+    group's delivery keys."""
+    existing = _existing_deliveries(session, addressed.items)
     new_rows: list[dict[str, Any]] = []
-    group_keys: dict[tuple[int, datetime, int | None], list[str]] = {}
-    to_send: dict[str, tuple[tuple[int, datetime, int | None], list[DigestItem], Any]] = {}
-    for group, items in groups.items():
+    group_keys: dict[Group, list[str]] = {}
+    to_send: dict[str, tuple[Group, list[DigestItem], Any]] = {}
+    for group, items in addressed.items.items():
         staff_id, window, _ = group
         covering = existing.get((staff_id, window), [])
         keys: list[str] = []
@@ -568,57 +578,72 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
             if row.status in OK_STATUSES:
                 batch.already_sent.add(row.idempotency_key)
             else:
-                entry = to_send.setdefault(row.idempotency_key, (group, [], row))
-                entry[1].append(item)
+                to_send.setdefault(row.idempotency_key, (group, [], row))[1].append(item)
         if uncovered:
-            ordered = _dedupe(uncovered)
+            ordered = most_urgent_first(uncovered)
             key = delivery_key(
                 staff_id, [i.step_id for i in ordered], [i.level for i in ordered], window
             )
             keys.append(key)
-            new_rows.append(
-                {
-                    "idempotency_key": key,
-                    "recipient_staff_id": staff_id,
-                    "step_ids": [i.step_id for i in ordered],
-                    "level": max(i.level for i in ordered),
-                    "window_start": window,
-                    "status": DeliveryStatus.RECORDED.value,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-            )
-            to_send[key] = (group, ordered, None)
+            new_rows.append(_delivery_row(key, staff_id, ordered, window, batch.now))
+            to_send[key] = (group, list(ordered), None)
         group_keys[group] = keys
-
     if new_rows:
         _insert_ignore(session, new_rows)
         batch.recorded = len(new_rows)
     ids = _ids_by_key(session, [k for k, (_, _, row) in to_send.items() if row is None])
     for key, (group, items, row) in to_send.items():
-        staff_id, window, _ = group
-        ordered = tuple(sorted(_dedupe(items), key=lambda i: (-i.level, i.due, i.step_id)))
         delivery_id, attempts = (row.id, row.attempts) if row is not None else ids[key]
         batch.outgoing.append(
-            Outgoing(
-                delivery_id=delivery_id,
-                key=key,
-                digest=Digest(staff_id, directory.by_id[staff_id].name, window, ordered),
-                recipient=directory.by_id[staff_id],
-                level=max(i.level for i in ordered),
-                now=now,
-                ack_pause_days=ack_days[group],
-                prior_attempts=attempts,
-            )
+            _outgoing(key, delivery_id, attempts, group, items, directory, addressed, batch.now)
         )
+    return group_keys
 
-    lease_until = now + config.lease
-    for row, decision, _ in sending:
-        keys = tuple(dict.fromkeys(k for g in step_groups.get(row.id, []) for k in group_keys[g]))
-        batch.advances.append(
-            StepAdvance(row.id, row.rungs_sent, decision.rungs_sent, decision.next_action_at, keys)
-        )
 
+def _delivery_row(
+    key: str, staff_id: int, items: Sequence[DigestItem], window: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "recipient_staff_id": staff_id,
+        "step_ids": [i.step_id for i in items],
+        "level": max(i.level for i in items),
+        "window_start": window,
+        "status": DeliveryStatus.RECORDED.value,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def _outgoing(
+    key: str,
+    delivery_id: int,
+    attempts: int,
+    group: Group,
+    items: list[DigestItem],
+    directory: _Directory,
+    addressed: _Addressed,
+    now: datetime,
+) -> Outgoing:
+    staff_id, window, _ = group
+    ordered = most_urgent_first(items)
+    return Outgoing(
+        delivery_id=delivery_id,
+        key=key,
+        digest=Digest(staff_id, directory.by_id[staff_id].name, window, ordered),
+        recipient=directory.by_id[staff_id],
+        level=max(i.level for i in ordered),
+        now=now,
+        ack_pause_days=addressed.ack_days[group],
+        prior_attempts=attempts,
+    )
+
+
+def _hold_and_claim(
+    session: Session, held: list[dict[str, Any]], claimed: list[int], lease_until: datetime
+) -> None:
+    """Held steps move to their next action; claimed ones are leased until they are sent."""
+    s = Step.__table__  # type: ignore[attr-defined]
     if held:
         session.execute(
             sa.update(s)
@@ -626,23 +651,12 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
             .values(rungs_sent=sa.bindparam("b_rungs"), next_action_at=sa.bindparam("b_next")),
             held,
         )
-    claimed = [row.id for row, _, _ in sending]
     for chunk in _chunks(claimed):
         session.execute(sa.update(s).where(s.c.id.in_(chunk)).values(next_action_at=lease_until))
-    return batch
-
-
-def _dedupe(items: Iterable[DigestItem]) -> list[DigestItem]:
-    by_step: dict[int, DigestItem] = {}
-    for item in items:
-        current = by_step.get(item.step_id)
-        if current is None or item.level > current.level:
-            by_step[item.step_id] = item
-    return list(by_step.values())
 
 
 def _existing_deliveries(
-    session: Session, groups: Iterable[tuple[int, datetime, int | None]]
+    session: Session, groups: Iterable[Group]
 ) -> dict[tuple[int, datetime], list[Any]]:
     """Delivery rows already written for these (recipient, window) pairs."""
     wanted = {(g[0], g[1]) for g in groups}
@@ -818,44 +832,63 @@ def _utc(moment: datetime) -> datetime:
 Sender = Callable[[Outgoing], Any]  # returns a notifications.deliver.DeliveryResult
 
 
+@dataclass(frozen=True)
+class SweepPhases:
+    """How one sweep records, sends and advances a batch. `run_sweep` passes plain calls; the
+    Prefect flow passes tasks, so operators see each phase. Either way the loop is `sweep`."""
+
+    record: Callable[[], SweepBatch]
+    send: Callable[[SweepBatch], list[DeliveryOutcome]]
+    advance: Callable[[SweepBatch, list[DeliveryOutcome]], int]
+
+
+def sweep(now: datetime, phases: SweepPhases) -> SweepReport:
+    """Record, send and advance batch by batch until nothing is due at `now`."""
+    report = SweepReport(now=now.astimezone(UTC))
+    while True:
+        batch = phases.record()
+        if not batch.steps_due:
+            break
+        outcomes = phases.send(batch)
+        report.add(batch, phases.advance(batch, outcomes), outcomes)
+    for line in report.unresolved:
+        logger.warning("unresolved recipient: %s", line)
+    return report
+
+
 def run_sweep(
-    url: str | None,
+    sessions: SessionFactory,
     now: datetime,
     sender: Sender | None = None,
     config: SweepConfig | None = None,
 ) -> SweepReport:
-    """Select, record, send and advance everything due at `now`, batch by batch.
-
-    `sender` defaults to `AppriseSender(config)`; each delivery row is marked right after its
-    send, so a crash re-sends at most the one message in flight.
-    """
-    from models.db import session_scope
-
+    """The sweep without Prefect: `sender` defaults to `AppriseSender(config)`. Each delivery
+    row is marked right after its send, so a crash re-sends at most the one message in flight."""
     config = config or SweepConfig.from_settings()
     if sender is None:
         from notifications.sender import AppriseSender
 
         sender = AppriseSender(config)
-    report = SweepReport(now=now.astimezone(UTC))
-    while True:
-        with session_scope(url) as session:
-            batch = prepare(session, now, config)
-        if not batch.steps_due:
-            break
-        _pause_if_asked("after_record")
+    send_one = sender
+
+    def record() -> SweepBatch:
+        with sessions() as session:
+            return prepare(session, now, config)
+
+    def send(batch: SweepBatch) -> list[DeliveryOutcome]:
         outcomes = []
         for outgoing in batch.outgoing:
-            outcome = outcome_for(outgoing, sender(outgoing))
-            _pause_if_asked("after_send")
-            with session_scope(url) as session:
+            outcome = outcome_for(outgoing, send_one(outgoing))
+            with sessions() as session:
                 mark_deliveries(session, [outcome], batch.now)
             outcomes.append(outcome)
-        with session_scope(url) as session:
-            advanced = advance(session, batch, outcomes)
-        report.add(batch, advanced, outcomes)
-    for line in report.unresolved:
-        logger.warning("unresolved recipient: %s", line)
-    return report
+        return outcomes
+
+    def advance_batch(batch: SweepBatch, outcomes: list[DeliveryOutcome]) -> int:
+        with sessions() as session:
+            return advance(session, batch, outcomes)
+
+    return sweep(now, SweepPhases(record, send, advance_batch))
 
 
 def failed_rows(outcomes: Iterable[DeliveryOutcome]) -> list[dict[str, Any]]:
@@ -883,11 +916,12 @@ __all__ = [
     "SweepConfig",
     "SweepReport",
     "advance",
-    "decide_step",
     "failed_rows",
     "mark_deliveries",
     "outcome_for",
     "prepare",
     "run_sweep",
+    "sweep",
+    "SweepPhases",
     "supersede_stale",
 ]

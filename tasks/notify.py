@@ -59,11 +59,11 @@ def _sender(config: SweepConfig) -> Any:
 
 
 @task(name="record-due-escalations", cache_policy=NONE, retries=2, retry_delay_seconds=1, tags=TAGS)
-def record_due_escalations(url: str | None, now: datetime, config: SweepConfig) -> SweepBatch:
+def record_due_escalations(now: datetime, config: SweepConfig) -> SweepBatch:
     """Select the next batch of due steps, decide, and commit their delivery rows."""
     from models.db import session_scope
 
-    with session_scope(url) as session:
+    with session_scope() as session:
         return prepare(session, now, config)
 
 
@@ -98,11 +98,11 @@ def outcome_from_state(outgoing: Outgoing, state: Any) -> DeliveryOutcome:
 
 
 @task(name="mark-and-advance", cache_policy=NONE, retries=2, retry_delay_seconds=1, tags=TAGS)
-def mark_and_advance(url: str | None, batch: SweepBatch, outcomes: list[DeliveryOutcome]) -> int:
+def mark_and_advance(batch: SweepBatch, outcomes: list[DeliveryOutcome]) -> int:
     """Mark the delivery rows and advance the steps whose digests are all sent."""
     from models.db import session_scope
 
-    with session_scope(url) as session:
+    with session_scope() as session:
         mark_deliveries(session, outcomes, batch.now)
         return advance(session, batch, outcomes)
 
@@ -138,13 +138,13 @@ def publish_sweep_artifacts(report: SweepReport) -> None:
 
 
 @task(name="compliance-artifact", cache_policy=NONE, tags=TAGS)
-def publish_compliance_artifact(url: str | None, now: datetime) -> dict[str, Any]:
+def publish_compliance_artifact(now: datetime) -> dict[str, Any]:
     """The compliance report as of `now` (services.report), as a markdown artifact. Returns the
     totals."""
     from models.db import session_scope
     from services.report import compliance_report, report_markdown
 
-    with session_scope(url) as session:
+    with session_scope() as session:
         report = compliance_report(session, now)
     create_markdown_artifact(
         report_markdown(report),

@@ -20,19 +20,11 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from lifecycle.escalation import acknowledge_pause_until
+from lifecycle.forms import CONFIRM_KINDS, UNSUCCESSFUL, Question, questions_for
 from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
-from services.actions import (
-    CONFIRM_KINDS,
-    UNSUCCESSFUL,
-    Question,
-    StepContext,
-    attempts_for,
-    closed_reason,
-    failed_attempts,
-    questions_for,
-)
+from services.actions import StepContext, attempts_for, closed_reason, failed_attempts
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from config.settings import get_settings
-from models.db import dispose_engines, get_engine, init_db, session_scope
+from models.db import dispose_engines, get_engine, init_db, session_factory, session_scope
 from notifications.sink import start_sink
 from services.planning import unplanned_enrollment_ids
 from services.sweep import run_sweep
@@ -55,10 +55,12 @@ def test_sweep_claims_and_delivers_on_postgres(pg_env, tmp_path, monkeypatch) ->
         monkeypatch.setenv("ILP_SINK_PORT", str(sink.port))
         get_settings.cache_clear()
         morning = datetime(2026, 8, 25, 12, 0, tzinfo=UTC)  # Tue 07:00 in Chicago
-        report = run_sweep(pg_env, morning)
+        report = run_sweep(session_factory(pg_env), morning)
         assert report.sent >= 1 and report.sent == len(report.deliveries)
         assert sink.count() == report.sent
-        again = run_sweep(pg_env, morning)  # same window: nothing new, nothing doubled
+        again = run_sweep(
+            session_factory(pg_env), morning
+        )  # same window: nothing new, nothing doubled
         assert again.sent == 0 and sink.count() == report.sent
     finally:
         sink.stop()

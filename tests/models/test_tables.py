@@ -16,7 +16,6 @@ from models.tables import (
     Step,
     escalations_from_json,
     escalations_to_json,
-    make_initials,
 )
 
 from .factories import make_graph
@@ -108,8 +107,6 @@ def test_session_scope_commits_and_rolls_back(db_url):
 
 
 def test_initials_and_escalation_codec():
-    assert make_initials("ana maría", "de la Cruz") == "A.D."
-    assert make_initials("Cher", "") == "C."
     ladder = (
         Escalation(level=1, at=NOW, notify=(Role.TEACHER,)),
         Escalation(level=0, at=NOW, notify=(Role.TEACHER,), attempt_day=3),

@@ -5,12 +5,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from lifecycle.students import initials, student_ref
 from notifications.digest import (
     Digest,
     DigestItem,
     delivery_key,
     group_into_digests,
-    make_student_ref,
 )
 from notifications.links import LinkBuilder
 from notifications.tokens import verify_token
@@ -33,9 +33,9 @@ def item(step_id: int, level: int = 0, due: date = date(2025, 9, 20), **kw: obje
 
 
 def test_student_ref() -> None:
-    assert make_student_ref("Jane", "Doe", 1042) == "J.D. #1042"
-    assert make_student_ref(" ana maría", "o'neil-smith", "77") == "A.O. #77"
-    assert make_student_ref("", "", 5) == "? #5"
+    assert student_ref(initials("Jane", "Doe"), 1042) == "J.D. #1042"
+    assert student_ref(initials(" ana maría", "o'neil-smith"), "77") == "A.O. #77"
+    assert student_ref(initials("", ""), 5) == "? #5"
 
 
 def test_one_digest_per_recipient_most_urgent_first() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.students import initials, student_ref
 from lifecycle.types import StepKind
-from notifications.digest import Digest, DigestItem, group_into_digests, make_student_ref
+from notifications.digest import Digest, DigestItem, group_into_digests
 from notifications.links import LinkBuilder
 from notifications.render import headline, render_digest
 from notifications.tokens import verify_token
@@ -34,7 +35,7 @@ def item(step_id: int, kind: StepKind, level: int, **kw: object) -> DigestItem:
 def jane_doe_digest() -> Digest:
     """A grade-9 English learner, Jane Doe: every kind of step she could have."""
     student = {"given": "Jane", "family": "Doe", "id": 1042, "grade": 9, "el": "esl"}
-    ref = make_student_ref(student["given"], student["family"], student["id"])  # type: ignore[arg-type]
+    ref = student_ref(initials(student["given"], student["family"]), student["id"])  # type: ignore[arg-type]
     items = [
         item(i, kind, level=i % 5, student_ref=ref, school_days_overdue=i)
         for i, kind in enumerate(StepKind, start=1)
@@ -87,7 +88,9 @@ def test_every_item_has_its_three_links_and_the_task_list() -> None:
         (1, {}, "DUE TODAY: Welcome note for J.D. #1042 is due today (Fri 12 Sep 2025)"),
         (2, {"school_days_overdue": 2}, "OVERDUE (2 school days): Welcome note for J.D. #1042"),
         (3, {"school_days_overdue": 1}, "OVERDUE (1 school day): Welcome note"),
-        (4, {}, "OVERDUE: Welcome note for J.D. #1042 was due Fri 12 Sep 2025"),
+        (4, {"overdue": True}, "OVERDUE: Welcome note for J.D. #1042 was due Fri 12 Sep 2025"),
+        # Overdue is the ladder's word (a rung after the due date), not a level number.
+        (2, {"overdue": False}, "DUE TODAY: Welcome note for J.D. #1042 is due today"),
     ],
 )
 def test_wording_by_level(level: int, extra: dict[str, object], expected: str) -> None:
@@ -97,7 +100,7 @@ def test_wording_by_level(level: int, extra: dict[str, object], expected: str) -
 def test_welcome_call_attempt_wording() -> None:
     text = headline(item(1, StepKind.WELCOME_CALL, 0, attempt_day=3))
     assert "attempt day 3 of 14: log your contact attempts" in text
-    late = headline(item(1, StepKind.WELCOME_CALL, 2, attempt_day=10))
+    late = headline(item(1, StepKind.WELCOME_CALL, 2, attempt_day=10, overdue=True))
     assert "fewer than 5" in late and "day 10" in late
 
 

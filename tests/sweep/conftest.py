@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from config.schools import load_school_configs
 from lifecycle.types import Role
-from models.db import dispose_engines, init_db, session_scope
+from models.db import dispose_engines, init_db, session_factory, session_scope
 from models.tables import Assignment, Delivery, Enrollment, School, Staff, Step, Student
 from notifications.sender import AppriseSender
 from notifications.sink import SinkServer, start_sink
@@ -140,7 +140,7 @@ class District:
 
     # -- running ----------------------------------------------------------------------------
     def sweep(self, now: datetime) -> SweepReport:
-        return run_sweep(self.url, now, self.sender, self.config)
+        return run_sweep(session_factory(self.url), now, self.sender, self.config)
 
     @property
     def sender(self) -> RecordingSender:

@@ -19,7 +19,7 @@ from lifecycle.types import Role
 from models.db import get_engine, session_scope
 from models.tables import Step
 from notifications.sink import free_port
-from services.sweep import PAUSE_ENV, PAUSE_FILE_ENV, _due_query
+from services.sweep import _due_query
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import START, staff_up
 
@@ -152,10 +152,10 @@ def run_cli(
             "ILP_DELIVERY_BACKOFF_SECONDS": "0",
         }
     )
-    if pause_at:
-        env[PAUSE_ENV] = pause_at
-        env[PAUSE_FILE_ENV] = str(marker)
     cmd = [str(Path(sys.executable).with_name("ilp")), "sweep", "--direct", "--quiet"]
+    if pause_at:  # the real sweep, stopped dead at that point (tests/sweep/crash_sweep.py)
+        cmd = [sys.executable, "-m", "tests.sweep.crash_sweep", "--pause-at", pause_at]
+        cmd += ["--marker", str(marker)]
     return subprocess.Popen(
         [*cmd, "--now", now], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from config.schools import school_rules
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from lifecycle.types import Role, StepStatus
 from models.db import session_scope
@@ -23,7 +24,6 @@ from models.tables import (
     Step,
     escalations_from_json,
 )
-from services.planning import school_rules
 from tests.sweep.conftest import District, local
 
 START = date(2026, 8, 17)  # first day of Q1 in deployments/config/schools/default.toml
@@ -137,7 +137,7 @@ def _update_step(d: District, step_id: int, **values: Any) -> None:
 def _rules(d: District) -> Any:
     with session_scope(d.url) as s:
         school = s.get(School, d.school_id)
-        return school_rules({"calendar": school.calendar, "policy": school.policy})
+        return school_rules(school.calendar, school.policy)
 
 
 def acknowledge(d: District, step_id: int, at: datetime) -> None:

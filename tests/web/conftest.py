@@ -26,10 +26,11 @@ from config.schools import load_school_configs
 from config.settings import Settings
 from intake.generate import write_sample_district
 from intake.oneroster import parse_oneroster
+from lifecycle.students import initials, student_ref
 from lifecycle.types import EnglishLearner, Role, StepKind
 from models.db import dispose_engines, get_engine, init_db, session_scope
 from models.tables import TABLES, Assignment, Enrollment, Staff, Step, Student
-from notifications.digest import DigestItem, group_into_digests, make_student_ref
+from notifications.digest import DigestItem, group_into_digests
 from notifications.links import LinkBuilder
 from notifications.render import render_digest
 from notifications.sink import free_port
@@ -112,7 +113,9 @@ class World:
                 assert enrollment is not None
                 student = s.get(Student, enrollment.student_id)
                 assert student is not None
-                ref = make_student_ref(student.given_name, student.family_name, student.id or 0)
+                ref = student_ref(
+                    initials(student.given_name, student.family_name), student.id or 0
+                )
                 items.append(
                     DigestItem(
                         step_id=step_id,

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from config.schools import school_rules
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from models.db import session_scope
 from models.tables import (
@@ -21,7 +22,6 @@ from models.tables import (
 )
 from services import actions
 from services.actions import Actor, InvalidInput, NotPermitted
-from services.planning import school_rules
 from tests.web.conftest import NOW, World, dump
 
 ANSWERS = {
@@ -40,7 +40,8 @@ def rules(world: World, step_id: int):  # noqa: ANN201
     with session_scope(world.url) as s:
         step = s.get(Step, step_id)
         enrollment = s.get(Enrollment, step.enrollment_id)  # type: ignore[union-attr]
-        return school_rules(s.get(School, enrollment.school_id))  # type: ignore[arg-type,union-attr]
+        school = s.get(School, enrollment.school_id)  # type: ignore[union-attr]
+        return school_rules(school.calendar, school.policy)  # type: ignore[union-attr]
 
 
 def test_acknowledge_pauses_escalation_and_audits(world: World) -> None:

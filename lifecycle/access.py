@@ -1,0 +1,93 @@
+"""Who may act on a step (the token-permission rule) and who a rung of the ladder names.
+
+Acting: the step's owner, or an active staff member holding a role the step escalates to (ILP
+coordinator, principal, regional VP: a role named in the step's ladder) at the enrollment's
+school. A regional VP with no school is district-wide. Inactive staff may do nothing.
+
+Notifying (ILP_RULES, "Escalation"): the owner's role means the step's owner, or the school's
+ILP coordinator when the owner is missing; coordinator and principal are the school's; regional
+VPs are the school's and the district-wide ones; any other role (teacher, counselor, ESL teacher)
+means the student's staff in that role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lifecycle.types import Role
+
+ESCALATION_ROLES = frozenset({Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP})
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: int
+    roles: frozenset[str]
+    school_id: int | None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class StepAddress:
+    """Where a step sits: its school, student and owner."""
+
+    school_id: int
+    student_id: int
+    owner_role: str
+    owner_staff_id: int | None
+
+
+def ladder_roles(schedule: Iterable[Iterable[str]]) -> frozenset[str]:
+    """The escalation roles (coordinator, principal, RVP) that a step's rungs notify."""
+    named = {str(role) for rung in schedule for role in rung}
+    return frozenset(named & {r.value for r in ESCALATION_ROLES})
+
+
+def may_act(
+    staff: StaffMember | None,
+    owner_staff_id: int | None,
+    escalates_to: frozenset[str],
+    school_id: int,
+) -> bool:
+    if staff is None or not staff.active:
+        return False
+    if owner_staff_id is not None and owner_staff_id == staff.id:
+        return True
+    for role in escalates_to & staff.roles:
+        if role == Role.REGIONAL_VP.value and staff.school_id is None:
+            return True
+        if staff.school_id is not None and staff.school_id == school_id:
+            return True
+    return False
+
+
+class StaffLookup(Protocol):
+    """Active staff, as the caller has them loaded."""
+
+    def is_active(self, staff_id: int) -> bool: ...
+    def at_school(self, school_id: int, role: str) -> list[int]: ...
+    def district_wide(self, role: str) -> list[int]: ...
+    def assigned(self, student_id: int, role: str) -> list[int]: ...
+
+
+def rung_recipients(roles: Iterable[str], step: StepAddress, staff: StaffLookup) -> list[int]:
+    """Staff ids a rung naming `roles` reaches for this step, each once, in role order."""
+    owner_role = Role(step.owner_role).value
+    found: dict[int, None] = {}
+    for role in roles:
+        name = Role(role).value
+        if name == owner_role:
+            if step.owner_staff_id is not None and staff.is_active(step.owner_staff_id):
+                ids = [step.owner_staff_id]
+            else:
+                ids = staff.at_school(step.school_id, Role.ILP_COORDINATOR.value)
+        elif name in (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value):
+            ids = staff.at_school(step.school_id, name)
+        elif name == Role.REGIONAL_VP.value:
+            ids = staff.at_school(step.school_id, name) + staff.district_wide(name)
+        else:
+            ids = staff.assigned(step.student_id, name)
+        found.update(dict.fromkeys(ids))
+    return list(found)

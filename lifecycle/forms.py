@@ -1,0 +1,198 @@
+"""What each kind of step asks for when staff complete it, and how an answer is read.
+
+The questions are the seed's templates (welcome note, quarterly ILP action note, synopsis). Every
+rule that decides whether a completion is acceptable lives here; the actions service only loads
+and stores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from lifecycle.types import StepKind
+
+MAX_ANSWER_CHARS = 5000
+MAX_NOTES_CHARS = 2000
+MAX_REF_CHARS = 500
+UNSUCCESSFUL = "contact_unsuccessful"
+CONTACT_MADE = "contact_made"
+CONTACT_METHODS = ("phone", "email", "video", "in_person", "other")
+_REF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
+
+
+class InvalidAnswer(ValueError):
+    """The form is incomplete or wrong; `field` names the offending field when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str
+    label: str
+    required: bool = True
+    multiline: bool = True
+    max_chars: int = MAX_ANSWER_CHARS
+
+
+QUARTER_QUESTIONS = (
+    Question("action", "The individualized action"),
+    Question("communicated", "How it was communicated to the student and learning coach"),
+    Question("follow_up", "Follow-up or staff needed"),
+    Question("resources", "Resources, interventions or instruction involved"),
+)
+SYNOPSIS_QUESTIONS = (
+    Question("support", "Support the student received"),
+    Question("successes", "Successes"),
+    Question("continuing_goals", "Goals that continue"),
+)
+WELCOME_NOTE_QUESTIONS = (
+    Question("note", "Welcome note (what you shared and agreed)", required=False),
+)
+EL_QUESTIONS = (Question("summary", "Short summary of the update (optional)", required=False),)
+GRADUATION_QUESTIONS = (
+    Question(
+        "external_ref",
+        "Reference to the plan in the state system (URL or ID)",
+        multiline=False,
+        max_chars=MAX_REF_CHARS,
+    ),
+)
+ATTEMPT_NOTES = Question("notes", "Notes", required=False, max_chars=MAX_NOTES_CHARS)
+QUARTER_KINDS = (StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE)
+CONFIRM_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW, StepKind.PARENT_COPY)
+REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
+
+
+def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
+    """The text fields the completion form of this kind of step shows."""
+    kind = StepKind(kind)
+    if kind in QUARTER_KINDS:
+        return QUARTER_QUESTIONS
+    if kind is StepKind.SYNOPSIS:
+        return SYNOPSIS_QUESTIONS
+    if kind is StepKind.WELCOME_NOTE:
+        return WELCOME_NOTE_QUESTIONS
+    if kind is StepKind.GRADUATION_PLAN:
+        return GRADUATION_QUESTIONS
+    if kind in (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW):
+        return EL_QUESTIONS
+    return ()
+
+
+def answer(form: Mapping[str, Any], question: Question) -> str:
+    """One answer, trimmed and checked: no NUL, within its length, present when required."""
+    raw = form.get(question.key)
+    value = "" if raw is None else str(raw)
+    if "\x00" in value:
+        raise InvalidAnswer(f"{question.label}: contains a NUL character", question.key)
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > question.max_chars:
+        raise InvalidAnswer(
+            f"{question.label}: too long ({len(value)} characters, at most {question.max_chars})",
+            question.key,
+        )
+    if question.required and not value:
+        raise InvalidAnswer(f"Missing answer: {question.label}", question.key)
+    return value
+
+
+def answers(form: Mapping[str, Any], questions: tuple[Question, ...]) -> dict[str, str]:
+    """The non-empty answers to `questions`."""
+    found = {q.key: answer(form, q) for q in questions}
+    return {k: v for k, v in found.items() if v}
+
+
+def confirmed(form: Mapping[str, Any]) -> None:
+    if str(form.get("confirm", "")).strip().lower() not in ("yes", "on", "true", "1"):
+        raise InvalidAnswer("Tick the box to confirm it is done", "confirm")
+
+
+def parse_external_ref(text: str) -> str:
+    """A URL (http/https with a host) or an ID (letters, digits and . _ : / # -)."""
+    value = text.strip()
+    if value.lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or not parts.netloc or any(c.isspace() for c in value):
+            raise InvalidAnswer(f"{value[:80]!r} is not a valid URL", "external_ref")
+        return value
+    if not _REF_ID.match(value):
+        raise InvalidAnswer(
+            "Give the plan's URL (https://...) or its ID (letters, digits and . _ : / # -)",
+            "external_ref",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An accepted completion form: the answers to store and, for a welcome note, its variant."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+    variant: str | None = None
+
+
+def _welcome_note(form: Mapping[str, Any], failed_attempts: int, min_attempts: int) -> Completion:
+    variant = str(form.get("variant") or CONTACT_MADE).strip()
+    if variant not in (CONTACT_MADE, UNSUCCESSFUL):
+        raise InvalidAnswer("Choose which welcome note this is", "variant")
+    found = answers(form, WELCOME_NOTE_QUESTIONS)
+    if variant == CONTACT_MADE and not found.get("note"):
+        raise InvalidAnswer(f"Missing answer: {WELCOME_NOTE_QUESTIONS[0].label}", "note")
+    if variant == UNSUCCESSFUL:
+        if failed_attempts < min_attempts:
+            raise InvalidAnswer(
+                f'"Contact unsuccessful after {min_attempts}+ attempts" needs at least '
+                f"{min_attempts} failed contact attempts logged on the welcome call; "
+                f"{failed_attempts} {'is' if failed_attempts == 1 else 'are'} logged.",
+                "variant",
+            )
+        found["failed_attempts"] = str(failed_attempts)
+    return Completion(found, variant)
+
+
+def read_completion(
+    kind: StepKind | str, form: Mapping[str, Any], *, failed_attempts: int, min_attempts: int
+) -> Completion:
+    """Check a completion form for any kind but the welcome call (which logs attempts)."""
+    kind = StepKind(kind)
+    if kind in QUARTER_KINDS or kind is StepKind.SYNOPSIS:
+        return Completion(answers(form, questions_for(kind)))
+    if kind is StepKind.WELCOME_NOTE:
+        return _welcome_note(form, failed_attempts, min_attempts)
+    if kind is StepKind.GRADUATION_PLAN:
+        found = answers(form, GRADUATION_QUESTIONS)
+        found["external_ref"] = parse_external_ref(found["external_ref"])
+        return Completion(found)
+    if kind in CONFIRM_KINDS:
+        confirmed(form)
+        return Completion(answers(form, questions_for(kind)) | {"confirmed": "yes"})
+    raise InvalidAnswer(f"{kind.value} steps cannot be completed here")
+
+
+@dataclass(frozen=True)
+class AttemptForm:
+    succeeded: bool
+    method: str
+    notes: str
+
+
+def read_attempt(form: Mapping[str, Any]) -> AttemptForm:
+    """A welcome-call contact attempt: its outcome, how it was tried, optional notes."""
+    outcome = str(form.get("outcome") or "").strip()
+    if outcome not in ("succeeded", "failed"):
+        raise InvalidAnswer("Say whether the contact attempt succeeded or failed", "outcome")
+    method = str(form.get("method") or "").strip()
+    if method not in CONTACT_METHODS:
+        choices = ", ".join(m.replace("_", " ") for m in CONTACT_METHODS)
+        raise InvalidAnswer(f"Choose how you tried to make contact ({choices})", "method")
+    return AttemptForm(outcome == "succeeded", method, answer(form, ATTEMPT_NOTES))
