@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from lifecycle.calendar import SchoolCalendar
+from lifecycle.calendar import SchoolCalendar, school_days_overdue
 from lifecycle.escalation import (
     LadderDecision,
     LadderState,
@@ -251,18 +251,6 @@ def decide_step(
     regular = [rung for rung in handled if rung.attempt_day is None]
     send = max(regular, key=lambda rung: (rung.level, rung.at)) if regular else None
     return LadderDecision(send, decision.rungs_sent, decision.next_action_at)
-
-
-@lru_cache(maxsize=4096)
-def school_days_overdue(calendar: SchoolCalendar, due: date, today: date) -> int:
-    """School days after `due` up to and including `today` (0 if not overdue)."""
-    count = 0
-    day = due + timedelta(days=1)
-    while day <= today:
-        if calendar.is_school_day(day):
-            count += 1
-        day += timedelta(days=1)
-    return count
 
 
 @lru_cache(maxsize=65536)

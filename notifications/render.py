@@ -20,7 +20,6 @@ from lifecycle.types import StepKind
 from notifications.digest import Digest, DigestItem
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
-ATTEMPT_WINDOW_DAYS = 14  # welcome-call contact attempts: the first 2 weeks
 ACK_PAUSE_DAYS = 2
 
 # Labels staff see. EL-only steps get neutral names so a message never discloses EL status.
@@ -58,8 +57,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS) -> str:
-    """One line saying what is due, for whom (initials + id) and how urgent."""
+def headline(item: DigestItem) -> str:
+    """One line saying what is due, for whom (initials + id) and how urgent. Attempt days and
+    "overdue (N)" are school days, as the ladder counts them."""
     label = step_label(item.step_kind)
     who = item.student_ref
     due = format_date(item.due)
@@ -67,11 +67,11 @@ def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS
         if item.level >= 2:
             return (
                 f"WELCOME CALL NOT COMPLETED: {who} has fewer than 5 logged contact attempts "
-                f"and no contact by day {item.attempt_day} of {attempt_window_days}"
+                f"and no contact by school day {item.attempt_day}"
             )
         return (
-            f"WELCOME CALL for {who}: attempt day {item.attempt_day} of {attempt_window_days}: "
-            "log your contact attempts"
+            f"WELCOME CALL for {who}: school day {item.attempt_day} of the contact window "
+            f"(due {due}): log your contact attempts"
         )
     if item.level <= 0:
         return f"REMINDER: {label} for {who} is due {due}"
@@ -109,7 +109,7 @@ def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
 
 
 @lru_cache(maxsize=8)
-def _environment(template_dir: str | None, attempt_window_days: int) -> jinja2.Environment:
+def _environment(template_dir: str | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if template_dir:
         loaders.append(jinja2.FileSystemLoader(template_dir))
@@ -122,7 +122,7 @@ def _environment(template_dir: str | None, attempt_window_days: int) -> jinja2.E
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["headline"] = lambda item: headline(item, attempt_window_days=attempt_window_days)
+    env.filters["headline"] = headline
     env.filters["date"] = format_date
     env.filters["label"] = step_label
     return env
@@ -133,11 +133,10 @@ def render_digest(
     *,
     html: bool = True,
     template_dir: str | Path | None = None,
-    attempt_window_days: int = ATTEMPT_WINDOW_DAYS,
     ack_pause_days: int = ACK_PAUSE_DAYS,
 ) -> RenderedMessage:
     """Title + plain-text body (+ HTML body unless `html=False`) for one digest."""
-    env = _environment(str(template_dir) if template_dir else None, attempt_window_days)
+    env = _environment(str(template_dir) if template_dir else None)
     counts, summary = _summary(digest)
     context: dict[str, Any] = {
         "digest": digest,

@@ -96,9 +96,9 @@ def test_wording_by_level(level: int, extra: dict[str, object], expected: str) -
 
 def test_welcome_call_attempt_wording() -> None:
     text = headline(item(1, StepKind.WELCOME_CALL, 0, attempt_day=3))
-    assert "attempt day 3 of 14: log your contact attempts" in text
+    assert "school day 3 of the contact window (due Fri 12 Sep 2025): log your contact" in text
     late = headline(item(1, StepKind.WELCOME_CALL, 2, attempt_day=10))
-    assert "fewer than 5" in late and "day 10" in late
+    assert "fewer than 5" in late and "school day 10" in late
 
 
 def test_single_item_digest_and_html_escaping() -> None:
