@@ -528,7 +528,7 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
             attempt_day=rung.attempt_day,
             school_id=row.school_id,
             school_days_overdue=(
-                school_days_overdue(calendar, row.due, today) if rung.level >= 2 else None
+                school_days_overdue(calendar, row.due, today) if rung.level >= 1 else None
             ),
         )
         for staff_id in recipients:

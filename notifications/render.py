@@ -76,6 +76,8 @@ def headline(item: DigestItem) -> str:
     if item.level <= 0:
         return f"REMINDER: {label} for {who} is due {due}"
     if item.level == 1:
+        if item.school_days_overdue:  # due on a day without a window (a Sunday, a holiday)
+            return f"DUE: {label} for {who} was due {due}"
         return f"DUE TODAY: {label} for {who} is due today ({due})"
     if item.school_days_overdue is not None:
         late = f"OVERDUE ({_plural(item.school_days_overdue, 'school day')})"
@@ -85,7 +87,8 @@ def headline(item: DigestItem) -> str:
 
 
 def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
-    counts = {"total": len(digest.items), "overdue": 0, "due_today": 0, "reminder": 0}
+    counts = {"total": len(digest.items), "overdue": 0, "due_today": 0, "past_due": 0}
+    counts["reminder"] = 0
     counts["attempts"] = 0
     for item in digest.items:
         if item.attempt_day is not None and item.level < 2:
@@ -93,12 +96,12 @@ def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
         elif item.level >= 2:
             counts["overdue"] += 1
         elif item.level == 1:
-            counts["due_today"] += 1
+            counts["past_due" if item.school_days_overdue else "due_today"] += 1
         else:
             counts["reminder"] += 1
     summary = [
         f"{counts[key]} {label}"
-        for key, label in (("overdue", "overdue"), ("due_today", "due today"))
+        for key, label in (("overdue", "overdue"), ("due_today", "due today"), ("past_due", "due"))
         if counts[key]
     ]
     if counts["reminder"]:

@@ -85,6 +85,9 @@ def test_every_item_has_its_three_links_and_the_task_list() -> None:
     [
         (0, {}, "REMINDER: Welcome note for J.D. #1042 is due Fri 12 Sep 2025"),
         (1, {}, "DUE TODAY: Welcome note for J.D. #1042 is due today (Fri 12 Sep 2025)"),
+        (1, {"school_days_overdue": 0}, "DUE TODAY: Welcome note for J.D. #1042 is due today"),
+        # due on a day with no sending window: the next school day says so, not "today"
+        (1, {"school_days_overdue": 1}, "DUE: Welcome note for J.D. #1042 was due Fri 12 Sep"),
         (2, {"school_days_overdue": 2}, "OVERDUE (2 school days): Welcome note for J.D. #1042"),
         (3, {"school_days_overdue": 1}, "OVERDUE (1 school day): Welcome note"),
         (4, {}, "OVERDUE: Welcome note for J.D. #1042 was due Fri 12 Sep 2025"),
