@@ -39,10 +39,10 @@ class SchoolPolicy:
     ladder: tuple[LadderLevel, ...] = DEFAULT_LADDER
     window_start: time = time(7, 0)
     window_end: time = time(17, 0)
-    ack_pause_school_days: int = 2
-    welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)
+    ack_pause_school_days: int = 2  # after the rest of the day acknowledged on
+    welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)  # school days of the window
     welcome_call_min_attempts: int = 5
-    welcome_call_coordinator_day: int = 10
+    welcome_call_coordinator_day: int = 10  # school day of the window
     digest: bool = True
     escalate_optional_steps: bool = False
 
