@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -48,42 +48,10 @@ class SchoolCalendar:
         return probe
 
     def shift_school_days(self, day: date, count: int) -> date:
-        """The school day `count` school days after `day` (before it when negative).
-
-        Zero gives the first school day on or after `day`. Counting back stops at the first
-        school day of the year.
-        """
-        days = _school_days(self)
-        if count >= 0:
-            start = self.next_school_day(day)
-            index = _school_day_index(self).get(start)
-            if index is None:  # past the last school day: count weekdays
-                probe = start
-                for _ in range(count):
-                    probe = self.next_school_day(probe + timedelta(days=1))
-                return probe
-            target = index + count
-            if target < len(days):
-                return days[target]
-            return self._past_end(target - len(days) + 1)
-        remaining = -count
-        probe = day
-        while probe > days[-1]:  # weekdays after the last school day count too
-            probe -= timedelta(days=1)
-            if probe.weekday() < 5 and probe > days[-1]:
-                remaining -= 1
-                if not remaining:
-                    return probe
-        position = bisect_left(days, probe if probe < day else day)
-        if probe < day:  # stepped back onto the last school day, which counts
-            return days[max(len(days) - remaining, 0)]
-        return days[max(position - remaining, 0)]
-
-    def _past_end(self, weekdays: int) -> date:
-        probe = self.next_school_day(_school_days(self)[-1] + timedelta(days=1))
-        for _ in range(weekdays - 1):
-            probe = self.next_school_day(probe + timedelta(days=1))
-        return probe
+        """The school day `count` school days after the first school day on or after `day`
+        (before `day` when negative). For the simulator's pacing; escalation counts with
+        `nth_school_day`, which counts from `day` itself."""
+        return nth_school_day(self, nth_school_day(self, day, 0) if count > 0 else day, count)
 
     def quarter_of(self, day: date) -> int:
         """Enrollment quarter (1-4): the quarter containing `day`; a day in a break counts toward
@@ -109,6 +77,64 @@ class SchoolCalendar:
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(_zone(self.timezone)).date()
+
+
+def nth_school_day(calendar: SchoolCalendar, day: date, n: int) -> date:
+    """The n-th school day strictly after `day` (n > 0) or strictly before it (n < 0), counted
+    from `day` itself even when `day` is not a school day (ILP_RULES, "Counting school days").
+
+    n = 0 is `day` when it is a school day, else the first school day after it: where something
+    due on `day` waits. Counting back stops at the first school day of the year. Past the last
+    school day, weekdays count, so a late rung still has a date (the planner drops it).
+    """
+    days = _school_days(calendar)
+    if n == 0:
+        return calendar.next_school_day(day)
+    if n > 0:
+        target = bisect_right(days, day) + n - 1
+        if target < len(days):
+            return days[target]
+        return _weekdays_after(max(day, days[-1]), target - len(days) + 1)
+    remaining = -n
+    probe = day
+    while probe > days[-1] + timedelta(days=1):  # weekdays after the last school day count
+        probe -= timedelta(days=1)
+        if probe.weekday() < 5 and probe > days[-1]:
+            remaining -= 1
+            if not remaining:
+                return probe
+    return days[max(bisect_left(days, probe) - remaining, 0)]
+
+
+def school_days_overdue(calendar: SchoolCalendar, due: date, today: date) -> int:
+    """How many school days `today` is past `due`: the n with nth_school_day(due, n) == today on
+    a school day, so a message's "overdue (N school days)" matches the rung that sent it."""
+    if today <= due:
+        return 0
+    return _counted_through(calendar, today) - _counted_through(calendar, due)
+
+
+def _counted_through(calendar: SchoolCalendar, day: date) -> int:
+    """Days that count as school days up to and including `day` (weekdays past the last one)."""
+    days = _school_days(calendar)
+    counted = bisect_right(days, day)
+    if day > days[-1]:
+        weeks, extra = divmod((day - days[-1]).days, 7)
+        counted += 5 * weeks
+        counted += sum(
+            1 for k in range(1, extra + 1) if (days[-1] + timedelta(days=k)).weekday() < 5
+        )
+    return counted
+
+
+def _weekdays_after(day: date, count: int) -> date:
+    """The `count`-th weekday after `day`: counting past the last school day."""
+    probe = day
+    while count > 0:
+        probe += timedelta(days=1)
+        if probe.weekday() < 5:
+            count -= 1
+    return probe
 
 
 @lru_cache(maxsize=256)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from lifecycle.calendar import SchoolCalendar
+from lifecycle.calendar import SchoolCalendar, nth_school_day
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import Escalation, StepStatus
 
@@ -67,9 +67,11 @@ def current_window(now: datetime, calendar: SchoolCalendar, policy: SchoolPolicy
 def acknowledge_pause_until(
     acknowledged_at: datetime, calendar: SchoolCalendar, policy: SchoolPolicy
 ) -> datetime:
-    """Acknowledging pauses escalation for N school days; it resumes at that day's window."""
+    """Acknowledging on day d pauses the rest of d and the next N school days, so staff get N
+    whole school days; escalation resumes at the window opening of the (N+1)-th school day after
+    d. A rung that came due meanwhile is sent then (`decide` sends the highest)."""
     day = calendar.local_date(acknowledged_at)
-    resume = calendar.shift_school_days(day, policy.ack_pause_school_days)
+    resume = nth_school_day(calendar, day, policy.ack_pause_school_days + 1)
     return calendar.local_instant(resume, policy.window_start)
 
 

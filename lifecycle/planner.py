@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-from lifecycle.calendar import SchoolCalendar
+from lifecycle.calendar import SchoolCalendar, nth_school_day
 from lifecycle.policy import OWNER, SchoolPolicy
 from lifecycle.types import (
     CompletedStep,
@@ -182,13 +182,21 @@ def _apply_withdrawal(steps: list[PlannedStep], withdrawn: date | None) -> list[
     return result
 
 
+def attempt_school_day(calendar: SchoolCalendar, start: date, day: int) -> date:
+    """School day `day` of the welcome-call window: the start date, or the first school day on
+    or after it, is day 1. Attempt reminders count school days, not calendar days."""
+    return nth_school_day(calendar, nth_school_day(calendar, start, 0), day - 1)
+
+
 def escalation_schedule(
     step: PlannedStep, start: date, calendar: SchoolCalendar, policy: SchoolPolicy
 ) -> tuple[Escalation, ...]:
     """When each rung of the ladder fires for one open step, as UTC instants.
 
-    Each rung lands at the opening of the sending window on a school day. Rungs that would fall
-    after the last day of the year are dropped: there is no school day left to send on.
+    Every rung counts school days from the due date with `nth_school_day` (the same count as a
+    message's "overdue (N school days)") and lands at the opening of the sending window on a
+    school day. Rungs that would fall after the last school day are dropped: there is no school
+    day left to send on.
     """
     if step.status is not StepStatus.OPEN:
         return ()
@@ -202,17 +210,16 @@ def escalation_schedule(
         return tuple(dict.fromkeys(named))
 
     ladder = policy.ladder
-    if step.kind is StepKind.WELCOME_CALL:
+    if step.kind is StepKind.WELCOME_CALL:  # attempt reminders replace the call's level 0
         for day in policy.welcome_call_reminder_days:
-            when = calendar.next_school_day(start + timedelta(days=day - 1))
-            rungs.append((when, 0, (step.owner,), day))
+            rungs.append((attempt_school_day(calendar, start, day), 0, (step.owner,), day))
         check_day = policy.welcome_call_coordinator_day
-        when = calendar.next_school_day(start + timedelta(days=check_day - 1))
+        when = attempt_school_day(calendar, start, check_day)
         rungs.append((when, 2, (step.owner, Role.ILP_COORDINATOR), check_day))
         ladder = tuple(lv for lv in ladder if lv.offset_school_days >= 0)
 
     for level in ladder:
-        when = max(calendar.shift_school_days(step.due, level.offset_school_days), opened)
+        when = max(nth_school_day(calendar, step.due, level.offset_school_days), opened)
         rungs.append((when, level.level, notify(level.notify), None))
 
     kept = [r for r in rungs if calendar.is_school_day(r[0])]

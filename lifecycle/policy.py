@@ -39,16 +39,25 @@ class SchoolPolicy:
     ladder: tuple[LadderLevel, ...] = DEFAULT_LADDER
     window_start: time = time(7, 0)
     window_end: time = time(17, 0)
-    ack_pause_school_days: int = 2
-    welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)
+    ack_pause_school_days: int = 2  # after the rest of the day acknowledged on
+    welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)  # school days of the window
     welcome_call_min_attempts: int = 5
-    welcome_call_coordinator_day: int = 10
+    welcome_call_coordinator_day: int = 10  # school day of the window
     digest: bool = True
     escalate_optional_steps: bool = False
 
+    def _offset(self, level: int) -> int | None:
+        return next((r.offset_school_days for r in self.ladder if r.level == level), None)
+
     def is_overdue_level(self, level: int) -> bool:
         """Overdue means a rung after the due date: a ladder level with a positive offset."""
-        return any(rung.level == level and rung.offset_school_days > 0 for rung in self.ladder)
+        offset = self._offset(level)
+        return offset is not None and offset > 0
+
+    def is_due_or_later(self, level: int) -> bool:
+        """A rung on or after the due date, whose message counts school days since it."""
+        offset = self._offset(level)
+        return offset is not None and offset >= 0
 
 
 def _time(value: Any, name: str) -> time:

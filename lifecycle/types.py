@@ -92,7 +92,8 @@ class Escalation:
     """One rung of a step's ladder: when it fires (UTC) and which roles hear of it.
 
     `level` is 0-4 for the communication plan; welcome-call attempt reminders use level 0 with
-    `attempt_day` set (the day of the two-week window, 1 = start date).
+    `attempt_day` set: the school day of the window (1 = the start date, or the first school day
+    on or after it).
     """
 
     level: int

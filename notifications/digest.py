@@ -31,13 +31,7 @@ class DigestItem:
     attempt_day: int | None
     school_id: int
     school_days_overdue: int | None = None
-    # A rung after the due date, as the school's ladder defines it (the sweep says which);
-    # left out, an item with a school-days-overdue count is overdue.
-    overdue: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.overdue is None:
-            object.__setattr__(self, "overdue", self.school_days_overdue is not None)
+    overdue: bool = False  # a rung after the due date, as the school's ladder defines it
 
 
 @dataclass(frozen=True)

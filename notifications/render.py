@@ -20,7 +20,6 @@ from lifecycle.types import StepKind
 from notifications.digest import Digest, DigestItem
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
-ATTEMPT_WINDOW_DAYS = 14  # welcome-call contact attempts: the first 2 weeks
 ACK_PAUSE_DAYS = 2
 
 # Labels staff see. EL-only steps get neutral names so a message never discloses EL status.
@@ -58,8 +57,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS) -> str:
-    """One line saying what is due, for whom (initials + id) and how urgent."""
+def headline(item: DigestItem) -> str:
+    """One line saying what is due, for whom (initials + id) and how urgent. Attempt days and
+    "overdue (N)" are school days, as the ladder counts them."""
     label = step_label(item.step_kind)
     who = item.student_ref
     due = format_date(item.due)
@@ -67,15 +67,17 @@ def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS
         if item.overdue:
             return (
                 f"WELCOME CALL NOT COMPLETED: {who} has fewer than 5 logged contact attempts "
-                f"and no contact by day {item.attempt_day} of {attempt_window_days}"
+                f"and no contact by school day {item.attempt_day}"
             )
         return (
-            f"WELCOME CALL for {who}: attempt day {item.attempt_day} of {attempt_window_days}: "
-            "log your contact attempts"
+            f"WELCOME CALL for {who}: school day {item.attempt_day} of the contact window "
+            f"(due {due}): log your contact attempts"
         )
     if not item.overdue:
         if item.level <= 0:
             return f"REMINDER: {label} for {who} is due {due}"
+        if item.school_days_overdue:  # due on a day without a window (a Sunday, a holiday)
+            return f"DUE: {label} for {who} was due {due}"
         return f"DUE TODAY: {label} for {who} is due today ({due})"
     if item.school_days_overdue is not None:
         late = f"OVERDUE ({_plural(item.school_days_overdue, 'school day')})"
@@ -85,7 +87,8 @@ def headline(item: DigestItem, *, attempt_window_days: int = ATTEMPT_WINDOW_DAYS
 
 
 def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
-    counts = {"total": len(digest.items), "overdue": 0, "due_today": 0, "reminder": 0}
+    counts = {"total": len(digest.items), "overdue": 0, "due_today": 0, "past_due": 0}
+    counts["reminder"] = 0
     counts["attempts"] = 0
     for item in digest.items:
         if item.attempt_day is not None and not item.overdue:
@@ -93,12 +96,12 @@ def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
         elif item.overdue:
             counts["overdue"] += 1
         elif item.level == 1:
-            counts["due_today"] += 1
+            counts["past_due" if item.school_days_overdue else "due_today"] += 1
         else:
             counts["reminder"] += 1
     summary = [
         f"{counts[key]} {label}"
-        for key, label in (("overdue", "overdue"), ("due_today", "due today"))
+        for key, label in (("overdue", "overdue"), ("due_today", "due today"), ("past_due", "due"))
         if counts[key]
     ]
     if counts["reminder"]:
@@ -109,7 +112,7 @@ def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
 
 
 @lru_cache(maxsize=8)
-def _environment(template_dir: str | None, attempt_window_days: int) -> jinja2.Environment:
+def _environment(template_dir: str | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if template_dir:
         loaders.append(jinja2.FileSystemLoader(template_dir))
@@ -122,7 +125,7 @@ def _environment(template_dir: str | None, attempt_window_days: int) -> jinja2.E
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["headline"] = lambda item: headline(item, attempt_window_days=attempt_window_days)
+    env.filters["headline"] = headline
     env.filters["date"] = format_date
     env.filters["label"] = step_label
     return env
@@ -133,11 +136,10 @@ def render_digest(
     *,
     html: bool = True,
     template_dir: str | Path | None = None,
-    attempt_window_days: int = ATTEMPT_WINDOW_DAYS,
     ack_pause_days: int = ACK_PAUSE_DAYS,
 ) -> RenderedMessage:
     """Title + plain-text body (+ HTML body unless `html=False`) for one digest."""
-    env = _environment(str(template_dir) if template_dir else None, attempt_window_days)
+    env = _environment(str(template_dir) if template_dir else None)
     counts, summary = _summary(digest)
     context: dict[str, Any] = {
         "digest": digest,

@@ -29,7 +29,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from sqlmodel import Session
 
 from config.schools import school_rules
 from lifecycle.access import StepAddress, rung_recipients
-from lifecycle.calendar import SchoolCalendar
+from lifecycle.calendar import SchoolCalendar, school_days_overdue
 from lifecycle.escalation import LadderDecision, LadderState, current_window, snooze_until
 from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
@@ -223,16 +223,6 @@ class SweepReport:
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-@lru_cache(maxsize=4096)
-def school_days_overdue(calendar: SchoolCalendar, due: date, today: date) -> int:
-    """School days after `due` up to and including `today` (0 if not overdue)."""
-    count = 0
-    day = due + timedelta(days=1)
-    while day <= today:
-        if calendar.is_school_day(day):
-            count += 1
-        day += timedelta(days=1)
-    return count
 
 
 @lru_cache(maxsize=65536)
@@ -538,7 +528,7 @@ def _address(
             school_id=row.school_id,
             school_days_overdue=(
                 school_days_overdue(calendar, row.due, calendar.local_date(now))
-                if overdue
+                if policy.is_due_or_later(rung.level)
                 else None
             ),
             overdue=overdue,

@@ -21,7 +21,7 @@ class Sleeps(list[float]):
 
 
 def test_rendered_digest_reaches_the_sink(sink: SinkServer) -> None:
-    items = [DigestItem(1, "welcome_note", "J.D. #1042", date(2025, 9, 12), 2, None, 3, 2)]
+    items = [DigestItem(1, "welcome_note", "J.D. #1042", date(2025, 9, 12), 2, None, 3, 2, True)]
     builder = LinkBuilder("s", "http://127.0.0.1:8700", WINDOW + timedelta(days=30))
     (digest,) = group_into_digests({12: items}, window_start=WINDOW, links=builder)
     message = render_digest(digest)

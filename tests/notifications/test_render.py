@@ -37,7 +37,7 @@ def jane_doe_digest() -> Digest:
     student = {"given": "Jane", "family": "Doe", "id": 1042, "grade": 9, "el": "esl"}
     ref = student_ref(initials(student["given"], student["family"]), student["id"])  # type: ignore[arg-type]
     items = [
-        item(i, kind, level=i % 5, student_ref=ref, school_days_overdue=i)
+        item(i, kind, level=i % 5, student_ref=ref, school_days_overdue=i, overdue=i % 5 >= 2)
         for i, kind in enumerate(StepKind, start=1)
     ]
     items.append(item(99, StepKind.WELCOME_CALL, 0, student_ref=ref, attempt_day=3))
@@ -86,8 +86,15 @@ def test_every_item_has_its_three_links_and_the_task_list() -> None:
     [
         (0, {}, "REMINDER: Welcome note for J.D. #1042 is due Fri 12 Sep 2025"),
         (1, {}, "DUE TODAY: Welcome note for J.D. #1042 is due today (Fri 12 Sep 2025)"),
-        (2, {"school_days_overdue": 2}, "OVERDUE (2 school days): Welcome note for J.D. #1042"),
-        (3, {"school_days_overdue": 1}, "OVERDUE (1 school day): Welcome note"),
+        (1, {"school_days_overdue": 0}, "DUE TODAY: Welcome note for J.D. #1042 is due today"),
+        # due on a day with no sending window: the next school day says so, not "today"
+        (1, {"school_days_overdue": 1}, "DUE: Welcome note for J.D. #1042 was due Fri 12 Sep"),
+        (
+            2,
+            {"school_days_overdue": 2, "overdue": True},
+            "OVERDUE (2 school days): Welcome note for J.D. #1042",
+        ),
+        (3, {"school_days_overdue": 1, "overdue": True}, "OVERDUE (1 school day): Welcome note"),
         (4, {"overdue": True}, "OVERDUE: Welcome note for J.D. #1042 was due Fri 12 Sep 2025"),
         # Overdue is the ladder's word (a rung after the due date), not a level number.
         (2, {"overdue": False}, "DUE TODAY: Welcome note for J.D. #1042 is due today"),
@@ -99,9 +106,9 @@ def test_wording_by_level(level: int, extra: dict[str, object], expected: str) -
 
 def test_welcome_call_attempt_wording() -> None:
     text = headline(item(1, StepKind.WELCOME_CALL, 0, attempt_day=3))
-    assert "attempt day 3 of 14: log your contact attempts" in text
+    assert "school day 3 of the contact window (due Fri 12 Sep 2025): log your contact" in text
     late = headline(item(1, StepKind.WELCOME_CALL, 2, attempt_day=10, overdue=True))
-    assert "fewer than 5" in late and "day 10" in late
+    assert "fewer than 5" in late and "school day 10" in late
 
 
 def test_single_item_digest_and_html_escaping() -> None:

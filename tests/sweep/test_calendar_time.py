@@ -18,9 +18,9 @@ PHOENIX = {**DEFAULTS.calendar, "timezone": "America/Phoenix"}  # no daylight sa
     ("start", "expected_chicago"),
     [
         # Fall back on Sun 1 Nov 2026: 07:00 CDT = 12:00Z, then 07:00 CST = 13:00Z.
-        (date(2026, 10, 26), ["2026-10-26T12:00", "2026-10-28T12:00", "2026-11-02T13:00"]),
+        (date(2026, 10, 26), ["2026-10-26T12:00", "2026-10-28T12:00", "2026-11-03T13:00"]),
         # Spring forward on Sun 14 Mar 2027: 07:00 CST = 13:00Z, then 07:00 CDT = 12:00Z.
-        (date(2027, 3, 8), ["2027-03-08T13:00", "2027-03-10T13:00", "2027-03-15T12:00"]),
+        (date(2027, 3, 8), ["2027-03-08T13:00", "2027-03-10T13:00", "2027-03-16T12:00"]),
     ],
 )
 def test_daylight_saving(district: District, start: date, expected_chicago: list[str]) -> None:
@@ -34,8 +34,8 @@ def test_daylight_saving(district: District, start: date, expected_chicago: list
     plan_at = datetime.combine(start - timedelta(days=3), datetime.min.time(), tzinfo=UTC)
     d.add_student("Ana", start, school_id=chicago, plan_now=plan_at)
     d.add_student("Pia", start, teacher="pteacher", school_id=phoenix, plan_now=plan_at)
-    # Every half hour from 05:00Z to 16:00Z, for the first 8 days: attempt days 1, 3 and 7.
-    for day in days(start, start + timedelta(days=7)):
+    # Every half hour from 05:00Z to 16:00Z, for 9 days: attempt school days 1, 3 and 7.
+    for day in days(start, start + timedelta(days=8)):
         for half_hours in range(10, 33):
             d.sweep(datetime.combine(day, datetime.min.time(), tzinfo=UTC) + half_hours * HALF)
 
@@ -53,9 +53,10 @@ HALF = timedelta(minutes=30)
 
 def test_holiday_week_and_after_hours(district: District) -> None:
     """Spring break 22-26 Mar 2027 (default.toml). A student starting Mon 8 Mar: welcome call
-    attempt days 1, 3, 7 (Sun 14 -> Mon 15) and 10 (Wed 17); due Sun 21 Mar -> the next school
-    day is Mon 29 Mar, after the break. On 17 Mar the sweep is down all day and runs at 18:00:
-    after hours, so day 10 waits for Thursday's window."""
+    attempt school days 1, 3, 7 (Tue 16) and 10 (Fri 19); welcome note reminder 3 school days
+    before Sun 21 Mar (Wed 17); due Sun 21 Mar -> the next school day is Mon 29 Mar, after the
+    break, and level 2 the 2nd school day after Sun 21: Tue 30 Mar. On 17 Mar the sweep is down
+    all day and runs at 18:00: after hours, so the reminder waits for Thursday's window."""
     d = district
     d.add_school()
     d.add_staff("teacher", Role.TEACHER)
@@ -73,11 +74,12 @@ def test_holiday_week_and_after_hours(district: District) -> None:
     assert got == [
         (local(date(2027, 3, 8), 7), ((wc, 0, 1),)),
         (local(date(2027, 3, 10), 7), ((wc, 0, 3),)),
-        (local(date(2027, 3, 15), 7), ((wc, 0, 7),)),
-        # day 10 + the welcome note reminder, held from Wednesday 18:00 to Thursday 07:00
-        (local(date(2027, 3, 18), 7), ((wc, 2, 10), (wn, 0, None))),
+        (local(date(2027, 3, 16), 7), ((wc, 0, 7),)),
+        # the welcome note reminder, held from Wednesday 18:00 to Thursday 07:00
+        (local(date(2027, 3, 18), 7), ((wn, 0, None),)),
+        (local(date(2027, 3, 19), 7), ((wc, 2, 10),)),
         # nothing during the break; due on the first school day after it
         (local(date(2027, 3, 29), 7), ((wc, 1, None), (wn, 1, None))),
-        (local(date(2027, 3, 31), 7), ((wc, 2, None), (wn, 2, None))),
+        (local(date(2027, 3, 30), 7), ((wc, 2, None), (wn, 2, None))),
     ]
     assert not [s for s in d.sent if date(2027, 3, 19) < s.now.date() < date(2027, 3, 29)]

@@ -25,7 +25,10 @@ from tests.sweep.test_year import START, staff_up
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_AT = local(date(2026, 8, 14), 12)
-DAY10 = date(2026, 8, 26)  # teacher: 2 welcome calls (level 2) + 2 welcome notes; coord: 2 calls
+# School day 10 (Fri 28 Aug). With no sweep since day 7 (Tue 25), the teacher's digest holds 2
+# welcome calls (level 2) + 2 welcome notes (level 0, due Wed 26); the coordinator's 2 calls.
+DAY10 = date(2026, 8, 28)
+EARLIER = (date(2026, 8, 17), date(2026, 8, 19), date(2026, 8, 25))  # school days 1, 3, 7
 
 
 def two_students(d: District) -> None:
@@ -45,7 +48,7 @@ def step_state(d: District) -> dict[int, tuple[int, object]]:
 def test_sink_down_then_up(district: District) -> None:
     d = district
     two_students(d)
-    for day in (date(2026, 8, 17), date(2026, 8, 19), date(2026, 8, 24)):
+    for day in EARLIER:
         d.sweep(local(day, 7))
     before = step_state(d)
     d.sink.set_down(True)
@@ -180,7 +183,7 @@ def test_sigkill_loses_nothing_and_doubles_at_most_once(
     d = district
     two_students(d)
     day10 = local(DAY10, 7)
-    for day in (date(2026, 8, 17), date(2026, 8, 19), date(2026, 8, 24)):
+    for day in EARLIER:
         d.sweep(local(day, 7))
     d.sink.clear()
     kill_at(d, stage, day10.isoformat(), tmp_path)
@@ -222,14 +225,14 @@ def test_a_crash_left_recorded_past_its_window_is_superseded_not_lost(
     """The sweep dies after recording and nothing runs again until the next day's window."""
     d = district
     two_students(d)
-    for day in (date(2026, 8, 17), date(2026, 8, 19), date(2026, 8, 24)):
+    for day in EARLIER:
         d.sweep(local(day, 7))
     d.sink.clear()
     kill_at(d, "after_record", local(DAY10, 7).isoformat(), tmp_path)
     stale = d.deliveries()[-2:]
     assert [r.status.value for r in stale] == ["recorded", "recorded"]
 
-    d.sweep(local(DAY10 + timedelta(days=1), 7))
+    d.sweep(local(DAY10 + timedelta(days=3), 7))  # Monday: the next school day
     rows = {r.id: r for r in d.deliveries()}
     later = [r for r in rows.values() if r.id not in {s.id for s in stale} and r.id > stale[-1].id]
     assert later and all(r.status.value == "sent" for r in later)

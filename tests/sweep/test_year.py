@@ -87,28 +87,33 @@ def test_first_weeks_exactly(district: District) -> None:
         return {(s, k, level) for s in students for k in kinds}
 
     expected = {
-        ("teacher", date(2026, 8, 17)): items(both, (WC,), 0),  # attempt day 1
+        ("teacher", date(2026, 8, 17)): items(both, (WC,), 0),  # attempt school day 1
         ("coord", date(2026, 8, 17)): items(("Cal",), (WC,), 0),
-        ("teacher", date(2026, 8, 19)): items(both, (WC,), 0),  # day 3
+        ("teacher", date(2026, 8, 19)): items(both, (WC,), 0),  # school day 3
         ("coord", date(2026, 8, 19)): items(("Cal",), (WC,), 0),
-        ("teacher", date(2026, 8, 24)): items(both, (WC,), 0),  # day 7 (a Sunday) -> Monday
-        ("coord", date(2026, 8, 24)): items(("Cal",), (WC,), 0),
-        # day 10: no contact -> coordinator (level 2); welcome note reminder (3 days before due)
-        ("teacher", date(2026, 8, 26)): items(both, (WC,), 2) | items(both, (WN,), 0),
-        ("coord", date(2026, 8, 26)): items(everyone, (WC,), 2) | items(("Cal",), (WN,), 0),
+        ("teacher", date(2026, 8, 25)): items(both, (WC,), 0),  # school day 7: Tuesday
+        ("coord", date(2026, 8, 25)): items(("Cal",), (WC,), 0),
+        # welcome note reminder: 3 school days before Sun 30 Aug (Fri 28, Thu 27, Wed 26)
+        ("teacher", date(2026, 8, 26)): items(both, (WN,), 0),
+        ("coord", date(2026, 8, 26)): items(("Cal",), (WN,), 0),
+        # school day 10: no contact -> coordinator (level 2)
+        ("teacher", date(2026, 8, 28)): items(both, (WC,), 2),
+        ("coord", date(2026, 8, 28)): items(everyone, (WC,), 2),
         # due Sun 30 Aug -> "due" on Monday 31 Aug
         ("teacher", date(2026, 8, 31)): items(both, (WC, WN), 1),
         ("coord", date(2026, 8, 31)): items(("Cal",), (WC, WN), 1),
-        ("teacher", date(2026, 9, 2)): items(both, (WC, WN), 2),
-        ("coord", date(2026, 9, 2)): items(everyone, (WC, WN), 2),
-        # +5 school days: Labor Day (7 Sep) is a holiday -> Tuesday 8 Sep
-        ("teacher", date(2026, 9, 8)): items(both, (WC, WN), 3),
-        ("coord", date(2026, 9, 8)): items(everyone, (WC, WN), 3),
-        ("principal", date(2026, 9, 8)): items(everyone, (WC, WN), 3),
-        ("teacher", date(2026, 9, 15)): items(both, (WC, WN), 4),
-        ("coord", date(2026, 9, 15)): items(everyone, (WC, WN), 4),
-        ("principal", date(2026, 9, 15)): items(everyone, (WC, WN), 4),
-        ("rvp", date(2026, 9, 15)): items(everyone, (WC, WN), 4),
+        # 2 school days after Sun 30 Aug: Mon 31 is the 1st, Tue 1 Sep the 2nd
+        ("teacher", date(2026, 9, 1)): items(both, (WC, WN), 2),
+        ("coord", date(2026, 9, 1)): items(everyone, (WC, WN), 2),
+        # 5 school days after: Fri 4 Sep
+        ("teacher", date(2026, 9, 4)): items(both, (WC, WN), 3),
+        ("coord", date(2026, 9, 4)): items(everyone, (WC, WN), 3),
+        ("principal", date(2026, 9, 4)): items(everyone, (WC, WN), 3),
+        # 10 school days after: Labor Day (7 Sep) is a holiday -> Monday 14 Sep
+        ("teacher", date(2026, 9, 14)): items(both, (WC, WN), 4),
+        ("coord", date(2026, 9, 14)): items(everyone, (WC, WN), 4),
+        ("principal", date(2026, 9, 14)): items(everyone, (WC, WN), 4),
+        ("rvp", date(2026, 9, 14)): items(everyone, (WC, WN), 4),
     }
     assert received(d) == expected
     # Sent exactly at the window's opening sweep (07:00 local), never at 06:00 / 18:00.
@@ -211,7 +216,8 @@ def test_whole_year(district: District) -> None:
         # Ana's teacher logs 5 unsuccessful attempts after the day-3 reminder: no more attempt
         # reminders and no day-10 coordinator check; the due/overdue ladder still runs.
         date(2026, 8, 20): lambda at: log_attempts(d, ana_wc, 5, at),
-        date(2026, 9, 1): lambda at: acknowledge(d, ana_wn, at),  # paused to Thu 3 Sep 07:00
+        # Mon 31 Aug 10:00: paused for the rest of Monday, Tue 1 and Wed 2 Sep; resumes Thu 3 Sep
+        date(2026, 8, 31): lambda at: acknowledge(d, ana_wn, at),
         date(2026, 9, 3): lambda at: complete(d, ana_wc, at.date()),
         date(2026, 9, 9): lambda at: withdraw(d, ben_enrollment, at.date()),
         date(2026, 12, 14): lambda at: snooze(d, ana_q2, date(2026, 12, 17)),
@@ -237,16 +243,17 @@ def test_whole_year(district: District) -> None:
         if stu == "Ana" and who == "teacher":
             ana[kind].append((day, lvl))
     assert ana[WC] == [(date(2026, 8, 17), 0), (date(2026, 8, 19), 0), (date(2026, 8, 31), 1),
-                       (date(2026, 9, 2), 2)]  # fmt: skip
-    # Welcome note: acknowledged Tue 1 Sep -> level 2 (due 2 Sep) held to Thu 3 Sep, then on.
+                       (date(2026, 9, 1), 2)]  # fmt: skip
+    # Welcome note: acknowledged Mon 31 Aug -> level 2 (due Tue 1 Sep, inside the pause) sent
+    # when the pause ends, Thu 3 Sep 07:00; then on.
     assert ana[WN] == [(date(2026, 8, 26), 0), (date(2026, 8, 31), 1), (date(2026, 9, 3), 2),
-                       (date(2026, 9, 8), 3), (date(2026, 9, 15), 4)]  # fmt: skip
+                       (date(2026, 9, 4), 3), (date(2026, 9, 14), 4)]  # fmt: skip
     # Q2 note (due Fri 18 Dec): reminder (Tue 15 Dec) snoozed to Thu 17 Dec; then due; then
     # overdue +2 school days across the winter break (Q3 starts Tue 5 Jan): Wed 6 Jan.
     assert ana["q2_note"][:3] == [(date(2026, 12, 17), 0), (date(2026, 12, 18), 1),
                                   (date(2027, 1, 6), 2)]  # fmt: skip
     coord_ana = sorted((day, k, lvl) for w, day, s, k, lvl in flat if s == "Ana" and w == "coord")
-    assert (date(2026, 8, 26), WC, 2) not in coord_ana  # 5 attempts logged: no day-10 check
+    assert (date(2026, 8, 28), WC, 2) not in coord_ana  # 5 attempts logged: no day-10 check
 
     # Ben withdrew on 9 Sep (steps not re-planned: the sweep alone must stop): nothing after.
     ben_days = sorted(day for (_, day, stu, _, _) in flat if stu == "Ben")

@@ -21,15 +21,15 @@ def test_utc_hour_shifts_when_daylight_saving_ends(calendar, policy) -> None:
     assert synopsis.escalations[1].at == datetime(2027, 5, 28, 12, 0, tzinfo=UTC)
 
 
-def test_rung_on_the_monday_after_the_change_is_still_seven_local(policy) -> None:
+def test_rung_in_the_week_after_the_change_is_still_seven_local(policy) -> None:
     calendar = calendar_from_mapping({**SAMPLE, "timezone": "America/New_York"})
-    # DST ends Sun 2026-11-01. A start on Oct 26 puts welcome-call day 7 on Sun Nov 1 -> Mon.
+    # DST ends Sun 2026-11-01. A start on Mon Oct 26 puts welcome-call school day 7 on Tue Nov 3.
     steps = plan_enrollment(enrollment(date(2026, 10, 26)), calendar, policy)
     call = next(s for s in steps if s.kind is StepKind.WELCOME_CALL)
     before = next(e for e in call.escalations if e.attempt_day == 3)  # Wed Oct 28, EDT
-    after = next(e for e in call.escalations if e.attempt_day == 7)  # Mon Nov 2, EST
+    after = next(e for e in call.escalations if e.attempt_day == 7)  # Tue Nov 3, EST
     assert before.at == datetime(2026, 10, 28, 11, 0, tzinfo=UTC)
-    assert after.at == datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    assert after.at == datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 
 
 def test_zone_without_daylight_saving(policy) -> None:

@@ -67,14 +67,15 @@ def test_welcome_call_attempt_reminders_on_days_1_3_7_10_then_coordinator(calend
     reminders = [
         (e.attempt_day, local(calendar, e.at).date()) for e in call.escalations if e.level == 0
     ]
-    assert reminders == [
+    assert reminders == [  # school days: Labor Day (Mon Sep 7) is not one
         (1, date(2026, 9, 1)),
         (3, date(2026, 9, 3)),
-        (7, date(2026, 9, 8)),  # day 7 is Mon Sep 7, Labor Day: held to the next school day
-        (10, date(2026, 9, 10)),
+        (7, date(2026, 9, 10)),
+        (10, date(2026, 9, 15)),
     ]
     coordinator = [e for e in call.escalations if e.attempt_day == 10 and e.level == 2]
     assert coordinator and Role.ILP_COORDINATOR in coordinator[0].notify
+    assert local(calendar, coordinator[0].at).date() == date(2026, 9, 15)
     assert [e.level for e in call.escalations if e.attempt_day is None] == [1, 2, 3, 4]
 
 
@@ -167,10 +168,11 @@ def test_complete_ends_the_ladder_and_withdrawn_students_get_nothing(calendar, p
 def test_acknowledge_pauses_two_school_days_then_resumes(calendar, policy, q2) -> None:
     acked = at_local(calendar, date(2026, 12, 18), 10)  # Friday, due day
     until = acknowledge_pause_until(acked, calendar, policy)
-    assert local(calendar, until).date() == date(2027, 1, 6)  # two school days, across the break
+    # the rest of Friday, then Tue 5 and Wed 6 Jan across the break: resumes Thu 7 Jan 07:00
+    assert local(calendar, until) == local(calendar, at_local(calendar, date(2027, 1, 7), 7))
     state = LadderState(StepStatus.OPEN, rungs_sent=2, acknowledged_until=until)
-    paused = decide(
-        q2.escalations, state, at_local(calendar, date(2027, 1, 5), 9), calendar, policy
+    paused = decide(  # level 2 came due Wed 6 Jan, inside the pause: held
+        q2.escalations, state, at_local(calendar, date(2027, 1, 6), 9), calendar, policy
     )
     assert paused.send is None and paused.next_action_at == until
     resumed = decide(q2.escalations, state, until + timedelta(minutes=1), calendar, policy)
