@@ -203,17 +203,18 @@ def _lock_step(session: Session, step_id: int) -> None:
 
 def failed_attempts(session: Session, enrollment_id: int) -> int:
     """Failed contact attempts logged on the enrollment's welcome-call step(s)."""
-    return int(
-        session.execute(
-            sa.select(sa.func.count(ContactAttempt.id))  # type: ignore[arg-type]
-            .join(Step, Step.id == ContactAttempt.step_id)  # type: ignore[arg-type]
-            .where(
-                Step.enrollment_id == enrollment_id,
-                Step.kind == StepKind.WELCOME_CALL,
-                ContactAttempt.succeeded.is_(False),  # type: ignore[attr-defined]
-            )
-        ).scalar_one()
+    c = ContactAttempt.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(sa.func.count(c.c.id))
+        .select_from(c.join(s, s.c.id == c.c.step_id))
+        .where(
+            s.c.enrollment_id == enrollment_id,
+            s.c.kind == StepKind.WELCOME_CALL.value,
+            c.c.succeeded.is_(False),
+        )
     )
+    return int(session.execute(query).scalar_one())
 
 
 def attempts_for(session: Session, step_id: int) -> list[ContactAttempt]:
@@ -282,8 +283,8 @@ def _audit(
         actor_staff_id=actor.staff_id,
         action=action,
         step_id=ctx.step.id,
-        ip=(actor.ip or None) and actor.ip[:64],  # type: ignore[index]
-        user_agent=(actor.user_agent or None) and actor.user_agent[:512],  # type: ignore[index]
+        ip=actor.ip[:64] if actor.ip else None,
+        user_agent=actor.user_agent[:512] if actor.user_agent else None,
         before=before,
         after=after,
         detail=f"submission {sub}" if sub else None,

@@ -8,7 +8,7 @@ ones and cancels open ones the new plan no longer has. Nothing is deleted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from config.schools import school_rules
 from lifecycle.planner import plan_enrollment, plan_key, validate
+from lifecycle.students import student_ref
 from lifecycle.types import (
     CompletedStep,
     PlannedStep,
@@ -89,10 +90,11 @@ def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]
     student_ids = list({r.student_id for r in rows})
     owners: dict[tuple[int, str], int] = {}
     for chunk in _chunks(student_ids, 900):
+        a = Assignment.__table__  # type: ignore[attr-defined]
         result = session.execute(
-            sa.select(Assignment.student_id, Assignment.role, Assignment.staff_id)
-            .where(Assignment.student_id.in_(chunk))  # type: ignore[attr-defined]
-            .order_by(Assignment.staff_id)
+            sa.select(a.c.student_id, a.c.role, a.c.staff_id)
+            .where(a.c.student_id.in_(chunk))
+            .order_by(a.c.staff_id)
         )
         for student_id, role, staff_id in result:
             owners.setdefault((student_id, Role(role).value), staff_id)
@@ -101,10 +103,11 @@ def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]
 
 def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]:
     coordinators: dict[int, int] = {}
+    t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
-        sa.select(Staff.id, Staff.school_id, Staff.roles)
-        .where(Staff.school_id.in_(list(set(school_ids))))  # type: ignore[union-attr]
-        .order_by(Staff.id)
+        sa.select(t.c.id, t.c.school_id, t.c.roles)
+        .where(t.c.school_id.in_(list(set(school_ids))))
+        .order_by(t.c.id)
     )
     for staff_id, school_id, roles in result:
         if Role.ILP_COORDINATOR.value in (roles or []):
@@ -191,48 +194,49 @@ class _Batch:
     cancels: list[int]
 
 
-def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:
+STEP_COLUMNS = (
+    "id",
+    "enrollment_id",
+    "kind",
+    "seq",
+    "status",
+    "due",
+    "opens",
+    "required",
+    "completed_on",
+    "escalation_schedule",
+    "rungs_sent",
+    "owner_staff_id",
+)
+
+
+def _load(
+    session: Session, ids: Sequence[int]
+) -> tuple[Sequence[Any], dict[int, Any], dict[int, list[Any]]]:
+    """The enrollment rows, their schools and their stored steps."""
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
+    sc = School.__table__  # type: ignore[attr-defined]
     rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
+    school_ids = {r.school_id for r in rows}
+    schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
+    existing: dict[int, list[Any]] = defaultdict(list)
+    query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(s.c.enrollment_id.in_(ids))
+    for step in session.execute(query):
+        existing[step.enrollment_id].append(step)
+    return rows, schools, existing
+
+
+def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:
+    """Plan each enrollment (one planner call per distinct plan input) and diff the result
+    against its stored steps: inserts, updates and cancellations to write."""
+    rows, schools, existing = _load(session, ids)
     if not rows:
         return None
-    schools = {
-        r.id: r
-        for r in session.execute(
-            sa.select(School.__table__).where(  # type: ignore[attr-defined]
-                School.__table__.c.id.in_({r.school_id for r in rows})  # type: ignore[attr-defined]
-            )
-        )
-    }
-    existing: dict[int, list[Any]] = defaultdict(list)
-    for step in session.execute(
-        sa.select(
-            s.c.id,
-            s.c.enrollment_id,
-            s.c.kind,
-            s.c.seq,
-            s.c.status,
-            s.c.due,
-            s.c.opens,
-            s.c.required,
-            s.c.completed_on,
-            s.c.escalation_schedule,
-            s.c.rungs_sent,
-            s.c.owner_staff_id,
-        ).where(s.c.enrollment_id.in_(ids))
-    ):
-        existing[step.enrollment_id].append(step)
     owners = _owners(session, rows)
     coordinators = _coordinators(session, schools)
-
-    inserts: list[tuple[dict[str, Any], int, int | None]] = []
-    updates: list[dict[str, Any]] = []
-    cancels: list[int] = []
-    rules = {
-        school_id: school_rules(school.calendar, school.policy)
-        for school_id, school in schools.items()
-    }
+    rules = {sid: school_rules(school.calendar, school.policy) for sid, school in schools.items()}
+    batch = _Batch(now, [r.id for r in rows], [], [], [])
     plans: dict[tuple[int, PlannerEnrollment], tuple[PlannedStep, ...]] = {}
     for row in rows:
         calendar, policy = rules[row.school_id]
@@ -245,49 +249,54 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
             plan = plans[key] = plan_enrollment(enrollment, calendar, policy)
         else:
             validate(enrollment, calendar)
-        if not current:  # never planned (a new enrollment): every step is an insert
-            for template in _plan_templates(plan):
-                role = template["owner_role"]
-                owner = (
-                    coordinators.get(row.school_id)
-                    if role == COORDINATOR
-                    else owners.get((row.student_id, role))
-                )
-                inserts.append((template, row.id, owner))
-            continue
-        by_key = {(StepKind(st.kind), st.seq): st for st in current}
-        planned_keys = set()
-        for step, template in zip(plan, _plan_templates(plan), strict=True):
-            planned_keys.add(step.key)
-            stored = by_key.get(step.key)
-            if stored is not None and stored.status == StepStatus.COMPLETED.value:
-                continue
-            if step.owner is Role.ILP_COORDINATOR:
-                owner = coordinators.get(row.school_id)
-            else:
-                owner = owners.get((row.student_id, step.owner.value))
-            if stored is None:
-                inserts.append((template, row.id, owner))
-                continue
-            values = {**template, "owner_staff_id": owner}
-            if _changed(stored, values):
-                same_ladder = stored.escalation_schedule == values["escalation_schedule"]
-                values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
-                if same_ladder:
-                    sched = values["escalation_schedule"]
-                    rest = sched[stored.rungs_sent :]
-                    values["next_action_at"] = (
-                        datetime.fromisoformat(rest[0]["at"]) if rest else None
-                    )
-                values["updated_at"] = now
-                values["_id"] = stored.id
-                updates.append(values)
-        for st in current:
-            key = (StepKind(st.kind), st.seq)
-            if key not in planned_keys and st.status == StepStatus.OPEN.value:
-                cancels.append(st.id)
 
-    return _Batch(now, [r.id for r in rows], inserts, updates, cancels)
+        def owner_of(role: str, row: Any = row) -> int | None:
+            if role == COORDINATOR:
+                return coordinators.get(row.school_id)
+            return owners.get((row.student_id, role))
+
+        _diff(batch, row.id, plan, current, owner_of)
+    return batch
+
+
+def _diff(
+    batch: _Batch,
+    enrollment_id: int,
+    plan: tuple[PlannedStep, ...],
+    current: list[Any],
+    owner_of: Callable[[str], int | None],
+) -> None:
+    """New steps are inserted, changed open ones updated in place (keeping how far their
+    ladder went when it is the same ladder), completed ones kept, dropped open ones cancelled."""
+    by_key = {(StepKind(st.kind), st.seq): st for st in current}
+    planned_keys = set()
+    for step, template in zip(plan, _plan_templates(plan), strict=True):
+        planned_keys.add(step.key)
+        stored = by_key.get(step.key)
+        if stored is not None and stored.status == StepStatus.COMPLETED.value:
+            continue
+        owner = owner_of(step.owner.value)
+        if stored is None:
+            batch.inserts.append((template, enrollment_id, owner))
+            continue
+        values = {**template, "owner_staff_id": owner}
+        if _changed(stored, values):
+            batch.updates.append(_update(stored, values, batch.now))
+    for st in current:
+        key = (StepKind(st.kind), st.seq)
+        if key not in planned_keys and st.status == StepStatus.OPEN.value:
+            batch.cancels.append(st.id)
+
+
+def _update(stored: Any, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    same_ladder = stored.escalation_schedule == values["escalation_schedule"]
+    values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
+    if same_ladder:
+        rest = values["escalation_schedule"][stored.rungs_sent :]
+        values["next_action_at"] = datetime.fromisoformat(rest[0]["at"]) if rest else None
+    values["updated_at"] = now
+    values["_id"] = stored.id
+    return values
 
 
 def _write_batch(session: Session, batch: _Batch, counts: PlanCounts) -> None:
@@ -351,7 +360,7 @@ def _insert_steps(
 
 
 def _changed(stored: Any, values: dict[str, Any]) -> bool:
-    return (
+    return bool(
         stored.status != values["status"]
         or stored.due != values["due"]
         or stored.opens != values["opens"]
@@ -405,17 +414,18 @@ def enrollment_ids_by_source(session: Session, source_ids: Sequence[str]) -> dic
 def describe_enrollment(session: Session, enrollment_id: int) -> EnrollmentLabel | None:
     from models.tables import Student
 
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    sc = School.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
     row = session.execute(
-        sa.select(School.source_id, Student.source_id, Student.initials, Student.id)
-        .select_from(Enrollment)
-        .join(School, School.id == Enrollment.school_id)  # type: ignore[arg-type]
-        .join(Student, Student.id == Enrollment.student_id)  # type: ignore[arg-type]
-        .where(Enrollment.id == enrollment_id)  # type: ignore[arg-type]
+        sa.select(sc.c.source_id, st.c.source_id, st.c.initials, st.c.id)
+        .select_from(e.join(sc, sc.c.id == e.c.school_id).join(st, st.c.id == e.c.student_id))
+        .where(e.c.id == enrollment_id)
     ).first()
     if row is None:
         return None
     school, student, initials, student_id = row
-    return EnrollmentLabel(enrollment_id, school, student, f"{initials} #{student_id}")
+    return EnrollmentLabel(enrollment_id, school, student, student_ref(initials, student_id))
 
 
 def stored_plan(session: Session, enrollment_id: int) -> list[dict[str, Any]]:

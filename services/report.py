@@ -167,7 +167,7 @@ def _schools(session: Session, school: str | int | None) -> list[Any]:
         if text.isdigit():
             cond = sa.or_(cond, sc.c.id == int(text))
         query = query.where(cond)
-    rows = session.execute(query).all()
+    rows = list(session.execute(query).all())
     if school is not None and not rows:
         raise LookupError(f"no school {school!r}")
     return rows

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from services.actions import Actor, acknowledge
 
 from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
 from lifecycle.types import Role
 from models.db import session_scope
+from services.actions import Actor, acknowledge
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import days, received
 from tests.unit.conftest import YEAR_2021
