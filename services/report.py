@@ -313,7 +313,10 @@ def counts_cells(counts: Counts) -> list[str]:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Staff names and ids shown as typed: no Markdown, HTML or links (issue 15)."""
+    from notifications.markdown import md_text
+
+    return md_text(text)
 
 
 def markdown_table(title: str, rows: list[Row], total: Counts | None = None) -> str:

@@ -9,6 +9,7 @@ import pytest
 from config.settings import get_settings
 from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
 from tests.report.conftest import NOW, Built
+from tests.strong_secret import STRONG_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def flow_env(built: Built, monkeypatch: pytest.MonkeyPatch) -> Iterator[Built]:
     monkeypatch.setenv("ILP_DATABASE_URL", built.url)
-    monkeypatch.setenv("ILP_SECRET_KEY", "flow-report-secret")
+    monkeypatch.setenv("ILP_SECRET_KEY", STRONG_SECRET)
     get_settings.cache_clear()
     yield built
     get_settings.cache_clear()

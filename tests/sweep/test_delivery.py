@@ -20,6 +20,7 @@ from models.db import get_engine, session_scope
 from models.tables import Step
 from notifications.sink import free_port
 from services.sweep import _due_query
+from tests.strong_secret import STRONG_SECRET
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import START, staff_up
 
@@ -151,7 +152,7 @@ def run_cli(
             "ILP_DATABASE_URL": d.url,
             "ILP_APPRISE_CONFIG": str(d.config.apprise_config),
             "ILP_DEFAULT_NOTIFY_URL": str(d.config.default_notify_url),
-            "ILP_SECRET_KEY": "crash-test-secret",
+            "ILP_SECRET_KEY": STRONG_SECRET,
             "ILP_DELIVERY_BACKOFF_SECONDS": "0",
         }
     )

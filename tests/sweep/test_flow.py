@@ -11,6 +11,7 @@ import pytest
 from config.settings import get_settings
 from lifecycle.types import Role
 from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
+from tests.strong_secret import STRONG_SECRET
 from tests.sweep.conftest import District, local
 from tests.sweep.test_year import START
 
@@ -24,7 +25,7 @@ def flow_env(district: District, monkeypatch: pytest.MonkeyPatch) -> Iterator[Di
         "ILP_DATABASE_URL": d.url,
         "ILP_APPRISE_CONFIG": str(d.config.apprise_config),
         "ILP_DEFAULT_NOTIFY_URL": str(d.config.default_notify_url),
-        "ILP_SECRET_KEY": "flow-test-secret",
+        "ILP_SECRET_KEY": STRONG_SECRET,
         "ILP_DELIVERY_ATTEMPTS": "2",
         "ILP_DELIVERY_BACKOFF_SECONDS": "0",
         "ILP_DELIVERY_TASK_RETRIES": "1",
