@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     webhook_token: str = ""  # POST /enrollments bearer token; empty: data_dir/secrets/webhook-token
     # Prefect server basic auth ("user:password"); empty: data_dir/secrets/prefect-auth.
     prefect_auth_string: str = ""
+    webhook_max_bytes: int = 5_000_000  # a bigger POST /enrollments body gets 413, unread
+    webhook_max_items: int = 5_000  # more items in one POST gets 413
+    # Failed token attempts (bad link, wrong bearer) per client before 429, in this window.
+    failed_token_limit: int = 20
+    failed_token_window_seconds: float = 60
 
     # School configuration: calendars and policies (TOML), Apprise targets (YAML).
     schools_dir: Path = Path("deployments/config/schools")
