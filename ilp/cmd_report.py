@@ -7,7 +7,12 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from models.tables import Staff
 
 REPORT_ROLES = ("ilp_coordinator", "principal", "regional_vp")
 
@@ -33,21 +38,23 @@ def _date(text: str) -> date:
 
 
 def report_link(
-    session: Any, staff_ref: str, *, secret: str, base_url: str, now: datetime, ttl_days: int
-) -> tuple[str, Any]:
+    session: Session, staff_ref: str, *, secret: str, base_url: str, now: datetime, ttl_days: int
+) -> tuple[str, Staff]:
     """(URL of the web report page, staff row) for a coordinator, principal or RVP.
 
     `staff_ref` is the staff member's database id or feed source id. Raises `ValueError` when
     there is no such active staff member or they hold none of the report roles."""
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from models.tables import Staff
     from notifications.tokens import sign_token
 
-    cond = Staff.source_id == staff_ref
+    cond = col(Staff.source_id) == staff_ref
     if staff_ref.isdigit():
-        cond = sa.or_(cond, Staff.id == int(staff_ref))  # type: ignore[assignment]
-    staff = session.execute(sa.select(Staff).where(cond).order_by(Staff.id)).scalars().first()
+        cond = sa.or_(cond, col(Staff.id) == int(staff_ref))
+    query = sa.select(Staff).where(cond).order_by(col(Staff.id))
+    staff = session.execute(query).scalars().first()
     if staff is None or not staff.active:
         raise ValueError(f"no active staff member {staff_ref!r}")
     if not set(staff.roles or ()) & set(REPORT_ROLES):
@@ -57,7 +64,7 @@ def report_link(
         )
     token = sign_token(
         secret,
-        staff_id=int(staff.id),
+        staff_id=int(staff.id or 0),
         action="report",
         expires_at=now + timedelta(days=ttl_days),
     )

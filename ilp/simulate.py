@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.policy import SchoolPolicy
@@ -334,7 +335,7 @@ def load_schools(url: str) -> dict[int, SchoolInfo]:
     out: dict[int, SchoolInfo] = {}
     with session_scope(url) as session:
         coordinators: dict[int, int] = {}
-        for staff in session.execute(sa.select(Staff).order_by(Staff.id)).scalars():
+        for staff in session.execute(sa.select(Staff).order_by(col(Staff.id))).scalars():
             if staff.school_id is not None and staff.has_role(Role.ILP_COORDINATOR):
                 coordinators.setdefault(staff.school_id, int(staff.id or 0))
         for school in session.execute(sa.select(School)).scalars():
@@ -356,9 +357,8 @@ def withdrawal_days(url: str, config: SimulationConfig) -> dict[date, set[str]]:
         return out
     with session_scope(url) as session:
         rows = session.execute(
-            sa.select(Student.source_id, Enrollment.start_date).join(
-                Enrollment,
-                Enrollment.student_id == Student.id,  # type: ignore[arg-type]
+            sa.select(col(Student.source_id), col(Enrollment.start_date)).join(
+                Enrollment, col(Enrollment.student_id) == col(Student.id)
             )
         ).all()
     for source_id, start in rows:

@@ -340,7 +340,8 @@ def _task_list(
         .order_by(Step.due, Step.id)  # type: ignore[arg-type]
         .limit(TASK_LIST_LIMIT)
     ).all()
-    current, later = [], []
+    current: list[tuple[views.StepView, dict[str, str]]] = []
+    later: list[tuple[views.StepView, dict[str, str]]] = []
     for step in rows:
         try:
             ctx = actions.load_step(session, step.id or 0, staff.id or 0)
