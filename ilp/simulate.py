@@ -73,7 +73,15 @@ from notifications.sink import sink_process, sink_state
 from services.report import BUCKETS, Counts, compliance_report
 
 if TYPE_CHECKING:
-    from services.sweep import Sender, SweepConfig
+    from contextlib import AbstractContextManager
+
+    from rich.progress import Progress
+    from sqlmodel import Session
+
+    from models.tables import ContactMethod, Step
+    from notifications.deliver import DeliveryResult
+    from services.actions import Actor
+    from services.sweep import DeliveryOutcome, Outgoing, Sender, SweepConfig
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +289,7 @@ def form_for(kind: str, step_id: int, unsuccessful: bool) -> dict[str, str]:
 class CountingSender:
     """`--no-deliver`: accepts every digest without sending it (counted by the sweep report)."""
 
-    def __call__(self, outgoing: Any) -> Any:
+    def __call__(self, outgoing: Outgoing) -> DeliveryResult:
         from notifications.deliver import DeliveryResult
 
         return DeliveryResult(True, 1, False, None, f"staff-{outgoing.recipient.staff_id}")
@@ -416,7 +424,11 @@ class Staffroom:
         return found
 
     def react(
-        self, session: Any, deliveries: list[Any], now: datetime, tally: Counter[str]
+        self,
+        session: Session,
+        deliveries: list[DeliveryOutcome],
+        now: datetime,
+        tally: Counter[str],
     ) -> None:
         """Acknowledge some overdue items and snooze some reminders just received."""
         from models.tables import Step
@@ -445,13 +457,14 @@ class Staffroom:
                 except actions.ActionError:
                     tally["refused"] += 1
 
-    def _school_of(self, session: Any, step: Any) -> SchoolInfo:
+    def _school_of(self, session: Session, step: Step) -> SchoolInfo:
         from models.tables import Enrollment
 
         enrollment = session.get(Enrollment, step.enrollment_id)
+        assert enrollment is not None  # a step's enrollment is never deleted
         return self.schools[int(enrollment.school_id)]
 
-    def work(self, session: Any, school: SchoolInfo, day: date, tally: Counter[str]) -> None:
+    def work(self, session: Session, school: SchoolInfo, day: date, tally: Counter[str]) -> None:
         """The day's work at one school: contact attempts, then completions."""
         from models.tables import ContactMethod, Enrollment, EnrollmentStatus, Step
         from services import actions
@@ -499,13 +512,13 @@ class Staffroom:
 
     def _call(
         self,
-        session: Any,
-        row: Any,
-        actor: Any,
+        session: Session,
+        row: sa.Row[Any],
+        actor: Actor,
         day: date,
         school: SchoolInfo,
         tally: Counter[str],
-        methods: Any,
+        methods: type[ContactMethod],
     ) -> None:
         from services import actions
 
@@ -539,7 +552,7 @@ def _days(first: date, last: date) -> Iterator[date]:
         day += timedelta(days=1)
 
 
-def _required_steps(session: Any) -> int:
+def _required_steps(session: Session) -> int:
     from models.tables import Step
 
     s = Step.__table__  # type: ignore[attr-defined]
@@ -552,7 +565,7 @@ def _required_steps(session: Any) -> int:
     )
 
 
-def _progress(enabled: bool, total: int) -> Any:
+def _progress(enabled: bool, total: int) -> AbstractContextManager[Progress | None]:
     if not enabled:
         return nullcontext(None)
     from rich.console import Console
@@ -707,7 +720,7 @@ def _run_year(
                 if on_week is not None:
                     on_week(row)
                 week = _Week(start=day + timedelta(days=1))
-            if progress is not None:
+            if progress is not None and task is not None:
                 progress.update(
                     task,
                     advance=1,
