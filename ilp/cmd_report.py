@@ -7,12 +7,13 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from models.tables import Staff
+    from services.report import Counts, Row
 
 REPORT_ROLES = ("ilp_coordinator", "principal", "regional_vp")
 
@@ -71,7 +72,7 @@ def report_link(
     return f"{base_url.rstrip('/')}/report/{token}", staff
 
 
-def _print_table(title: str, rows: list[Any], total: Any | None) -> None:
+def _print_table(title: str, rows: list[Row], total: Counts | None) -> None:
     from services.report import HEADERS, counts_cells
 
     table = [[r.label, *counts_cells(r.counts)] for r in rows]
