@@ -9,10 +9,11 @@ Python.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import policy_from_mapping
@@ -80,12 +81,25 @@ def load_school_configs(directory: Path) -> SchoolConfigs:
     return SchoolConfigs(by_school, default)
 
 
+class AcademicSession(Protocol):
+    """A feed's academic session (`intake.records.GradingPeriod`, a layer above this one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def school_source_id(self) -> str | None: ...
+    @property
+    def start(self) -> date: ...
+    @property
+    def end(self) -> date: ...
+
+
 def calendar_from_sessions(
-    sessions: list[Any], school_source_id: str, fallback: SchoolConfig
+    sessions: Sequence[AcademicSession], school_source_id: str, fallback: SchoolConfig
 ) -> dict[str, Any] | None:
     """Quarters from the feed's grading periods (school's own, else district-wide)."""
 
-    def pick(kind: str) -> list[Any]:
+    def pick(kind: str) -> list[AcademicSession]:
         own = [s for s in sessions if s.kind == kind and s.school_source_id == school_source_id]
         return own or [s for s in sessions if s.kind == kind and s.school_source_id is None]
 

@@ -142,7 +142,9 @@ class Student(SQLModel, table=True):
 
 @event.listens_for(Student, "before_insert")
 @event.listens_for(Student, "before_update")
-def _derive_initials(mapper: Any, connection: Any, target: Student) -> None:
+def _derive_initials(
+    mapper: sa.orm.Mapper[Student], connection: sa.Connection, target: Student
+) -> None:
     target.initials = make_initials(target.given_name, target.family_name)
 
 
