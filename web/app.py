@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -346,13 +346,13 @@ def _task_list(
 ) -> Response:
     rows = session.exec(
         select(Step)
-        .join(Enrollment, Enrollment.id == Step.enrollment_id)  # type: ignore[arg-type]
+        .join(Enrollment, col(Enrollment.id) == col(Step.enrollment_id))
         .where(
             Step.owner_staff_id == staff.id,
             Step.status == StepStatus.OPEN,
             Enrollment.status == EnrollmentStatus.ACTIVE,
         )
-        .order_by(Step.due, Step.id)  # type: ignore[arg-type]
+        .order_by(col(Step.due), col(Step.id))
         .limit(TASK_LIST_LIMIT)
     ).all()
     current: list[tuple[views.StepView, dict[str, str]]] = []
