@@ -277,7 +277,7 @@ class Guard:
 class GuardedFastAPI(FastAPI):
     """FastAPI with `Guard` outside everything else, Starlette's error middleware included."""
 
-    def build_middleware_stack(self) -> ASGIApp:  # type: ignore[override]
+    def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
         attempts = getattr(self.state, "failed_attempts", None) or FailedAttempts()
         return Guard(inner, attempts, getattr(self.state, "public_base_url", ""))
