@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from config.secrets import InsecureSecretError
+
 if TYPE_CHECKING:
     from lifecycle.calendar import SchoolCalendar
 
@@ -128,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = args.handler(args)
     except UsageError as exc:
         print(f"ilp {args.command}: error: {exc}", file=sys.stderr)
+        code = 2
+    except InsecureSecretError as exc:  # a weak ILP_SECRET_KEY / ILP_WEBHOOK_TOKEN: one line
+        print(f"ilp {args.command}: refusing to run: {exc}", file=sys.stderr)
         code = 2
     except ValueError as exc:  # CalendarError, PlanError, PolicyError: bad input, one line
         print(f"ilp {args.command}: error: {exc}", file=sys.stderr)

@@ -28,6 +28,8 @@ def use_local_prefect() -> None:
     try:
         if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
             os.environ["PREFECT_API_URL"] = url
+            # `ilp up` started it with basic auth from the same data dir.
+            os.environ.setdefault("PREFECT_API_AUTH_STRING", get_settings().prefect_auth)
     except httpx.HTTPError:
         pass
 
@@ -46,12 +48,16 @@ def quiet_prefect_console() -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema; create this installation's secrets."""
+    from config.secrets import SECRETS_DIR
     from config.settings import get_settings
     from models.db import init_db
 
+    settings = get_settings()
+    settings.ensure_secrets()  # generated once (0600), or the configured ones checked
     init_db()
-    print(f"database ready: {get_settings().sqlalchemy_url}")
+    print(f"database ready: {settings.sqlalchemy_url}")
+    print(f"secrets in {settings.data_dir.resolve() / SECRETS_DIR} (signing, webhook, Prefect)")
     return 0
 
 

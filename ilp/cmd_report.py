@@ -115,7 +115,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             link, staff = report_link(
                 session,
                 args.link,
-                secret=settings.secret_key,
+                secret=settings.signing_secret,
                 base_url=settings.base_url,
                 now=now,
                 ttl_days=settings.link_ttl_days,

@@ -24,6 +24,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import httpx
+
     from config.settings import Settings
     from ilp.stack import Service, Supervisor
     from lifecycle.calendar import SchoolCalendar
@@ -92,10 +94,19 @@ def _default_calendar(settings: Settings) -> SchoolCalendar:
 # -- Prefect REST (plain httpx: the supervisor does not import Prefect) -----------------------
 
 
+def _auth() -> httpx.BasicAuth | None:
+    """The Prefect server's basic auth (PREFECT_API_AUTH_STRING, set by `ilp up`)."""
+    import httpx
+
+    value = os.environ.get("PREFECT_API_AUTH_STRING", "")
+    user, _, password = value.partition(":")
+    return httpx.BasicAuth(user, password) if value else None
+
+
 def _deployment_id(api: str, name: str) -> str | None:
     import httpx
 
-    response = httpx.get(f"{api}/deployments/name/{name}", timeout=5.0)
+    response = httpx.get(f"{api}/deployments/name/{name}", timeout=5.0, auth=_auth())
     return str(response.json()["id"]) if response.status_code == 200 else None
 
 
@@ -110,6 +121,7 @@ def _run_deployment(api: str, name: str, parameters: dict[str, Any]) -> str:
             f"{api}/deployments/{deployment_id}/create_flow_run",
             json={"parameters": parameters, "tags": ["ilp-up"]},
             timeout=30.0,
+            auth=_auth(),
         )
         # 503: SQLite was busy ("database is locked") while the server's services wrote.
         if response.status_code != 503 or attempt == 9:
@@ -122,7 +134,7 @@ def _run_deployment(api: str, name: str, parameters: dict[str, Any]) -> str:
 def _flow_run_state(api: str, run_id: str) -> tuple[str, str]:
     import httpx
 
-    body = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5.0).json()
+    body = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5.0, auth=_auth()).json()
     state = body.get("state") or {}
     return str(state.get("type", "")), str(body.get("name", ""))
 
@@ -169,7 +181,7 @@ def task_list_link(settings: Settings, now: datetime) -> tuple[str, str] | None:
         staff, open_steps = row
         assert staff.id is not None
         token = sign_token(
-            settings.secret_key,
+            settings.signing_secret,
             staff_id=staff.id,
             action="tasks",
             expires_at=now + timedelta(days=settings.link_ttl_days),
@@ -202,7 +214,7 @@ def report_page_link(settings: Settings, now: datetime) -> tuple[str, str] | Non
         link, who = report_link(
             session,
             str(ranked[0].id),
-            secret=settings.secret_key,
+            secret=settings.signing_secret,
             base_url=settings.base_url,
             now=now,
             ttl_days=settings.link_ttl_days,
@@ -261,6 +273,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ilp import stack
 
     up = LocalStack.from_settings(_settings_for(args))
+    up.settings.ensure_secrets()  # generated on the first run (0600); weak configured: refused
+    os.environ["PREFECT_API_AUTH_STRING"] = up.settings.prefect_auth  # for our own REST calls
     sample = None if args.no_sample else Path(args.sample or sample_path())
     refusal = _refusal(up.settings, sample)
     if refusal:
@@ -351,6 +365,8 @@ def _child_env(up: LocalStack, poll_seconds: int, sweep_now: datetime) -> dict[s
             "ILP_PREFECT_PORT": str(settings.prefect_port),
             "PREFECT_HOME": str(up.prefect_home),
             "PREFECT_API_URL": up.api,
+            # Every Prefect client we start authenticates; the server requires it (below).
+            "PREFECT_API_AUTH_STRING": settings.prefect_auth,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             "PREFECT_SERVER_DATABASE_TIMEOUT": env.get("PREFECT_SERVER_DATABASE_TIMEOUT", "30"),
@@ -359,7 +375,7 @@ def _child_env(up: LocalStack, poll_seconds: int, sweep_now: datetime) -> dict[s
         }
     )
     # Links in the demo digests are minted at the demo time; keep them openable today.
-    if settings.dev_mode and "ILP_LINK_TTL_DAYS" not in os.environ:
+    if "ILP_LINK_TTL_DAYS" not in os.environ:
         age = (datetime.now(UTC) - sweep_now).days
         if age + 7 > settings.link_ttl_days:
             env["ILP_LINK_TTL_DAYS"] = str(age + settings.link_ttl_days)
@@ -423,6 +439,10 @@ def _start_prefect_server(sup: Supervisor, up: LocalStack, env: dict[str, str]) 
             **env,
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": port,
+            # Basic auth on every API call but /health (the UI asks for the whole "ilp:..."
+            # string); browsers may call the API from Prefect's own UI origin only.
+            "PREFECT_SERVER_API_AUTH_STRING": up.settings.prefect_auth,
+            "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": up.prefect_ui,
             "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
         },
     )
@@ -446,7 +466,10 @@ def _load_sample(sup: Supervisor, up: LocalStack, env: dict[str, str], sample: P
 
 
 def _print_banner(up: LocalStack, seconds: float, sent: int | None) -> None:
-    """Where to look: the UIs, a teacher's task list, a report page, the sink."""
+    """Where to look: the UIs, a teacher's task list, a report page, the sink, the webhook."""
+    from config.secrets import SECRETS_DIR
+    from config.settings import PREFECT_AUTH_FILE, WEBHOOK_TOKEN_FILE
+
     link = task_list_link(up.settings, datetime.now(UTC))
     report = report_page_link(up.settings, datetime.now(UTC))
     _say()
@@ -461,6 +484,16 @@ def _print_banner(up: LocalStack, seconds: float, sent: int | None) -> None:
         _say(f"                     {report[1]}")
     _say(f"  notification sink  {up.sink_url}/" + (f"   ({sent} messages)" if sent else ""))
     _say(f"  data and logs      {up.data_dir}")
+    secrets = up.data_dir / SECRETS_DIR
+    _say(f"  Prefect UI login   the whole line (ilp:...) of {secrets / PREFECT_AUTH_FILE}")
+    _say(
+        "  webhook            curl -X POST "
+        f'-H "Authorization: Bearer $(cat {secrets / WEBHOOK_TOKEN_FILE})" \\'
+    )
+    _say(
+        "                       -H 'Content-Type: application/json' "
+        f"-d @enrollments.json {up.web_url}/enrollments"
+    )
     _say("Ctrl-C stops everything.")
 
 

@@ -19,7 +19,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from web.app import create_app
 
     try:
-        app = create_app(settings)  # refuses the default secret outside dev mode
+        app = create_app(settings)  # refuses a weak configured secret outside dev mode
     except InsecureSecretError as exc:
         print(f"ilp web: refusing to start: {exc}", file=sys.stderr)
         return 2

@@ -638,15 +638,16 @@ def _fresh_output(config: SimulationConfig) -> tuple[str, Path]:
 
 def _sweeping(base: str | None) -> tuple[SweepConfig, Sender]:
     """Digests go to the sink at `base` as staff webhooks, or are only counted without one."""
+    from config.secrets import generate_secret
     from services.sweep import SweepConfig
 
     if base is None:
-        return SweepConfig(secret_key="simulation-secret"), CountingSender()
+        return SweepConfig(secret_key=generate_secret()), CountingSender()
     from notifications.sender import AppriseSender
 
     host = base.split("://", 1)[1]
     sweep_config = SweepConfig(
-        secret_key="simulation-secret",
+        secret_key=generate_secret(),
         base_url="http://127.0.0.1:8700",
         default_notify_url=f"json://{host}/staff/{{staff_id}}",
         attempts=2,

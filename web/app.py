@@ -25,7 +25,6 @@ Every malformed request gets a 4xx page, never a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -47,7 +46,6 @@ from notifications.tokens import (
     TokenClaims,
     TokenExpired,
     TokenTampered,
-    refuse_default_secret,
     sign_token,
     verify_token,
 )
@@ -67,26 +65,13 @@ from web.pages import (
     verified_claims,
     wants_json,
 )
+from web.security import FailedAttempts, GuardedFastAPI, install_log_redaction
 
 logger = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 256 * 1024
 MAX_FIELDS = 64
 TASK_LIST_LIMIT = 300
-
-SECURITY_HEADERS = {
-    # No scripts at all: nothing on a page can submit a form by itself.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
-    ),
-    # The token is in the URL: never send it on as a referrer, never cache the page.
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-}
 
 
 def _default_emit(kind: str, step_id: int, **kwargs: Any) -> bool:
@@ -102,19 +87,23 @@ def create_app(
     clock: Clock | None = None,
     emit: Emitter | None = _default_emit,
 ) -> FastAPI:
-    """The web app. Raises `InsecureSecretError` when the default secret is used outside dev
-    mode. `clock` (default: the real time) and `emit` (default: Prefect events via
-    `tasks.events.emit_step_event`; None: no events) are there for tests."""
+    """The web app. Raises `InsecureSecretError` when the signing secret or webhook token is
+    weak outside dev mode (generated ones never are). `clock` (default: the real time) and
+    `emit` (default: Prefect events via `tasks.events.emit_step_event`; None: no events) are
+    there for tests."""
     settings = settings or get_settings()
-    refuse_default_secret(settings.secret_key, settings.dev_mode)
+    secret = settings.signing_secret  # generated on first use; refuses a weak configured one
+    install_log_redaction(secret)
     config = WebConfig(
         settings=settings,
         db_url=db_url or settings.sqlalchemy_url,
-        secret=settings.secret_key,
+        secret=secret,
         clock=clock or utcnow,
         emit=emit,
     )
-    app = FastAPI(
+    # GuardedFastAPI: security headers on every response (500s too), relative redirects only,
+    # failed token attempts throttled (web/security.py).
+    app = GuardedFastAPI(
         title="ILP web",
         docs_url=None,
         redoc_url=None,
@@ -123,22 +112,14 @@ def create_app(
     app.state.web = config
     app.state.settings = settings  # for routers (e.g. web/webhook.py): use these, not defaults
     app.state.db_url = config.db_url
+    app.state.public_base_url = settings.public_base_url
+    app.state.failed_attempts = FailedAttempts(
+        settings.failed_token_limit, settings.failed_token_window_seconds
+    )
     _install_handlers(app)
-    _install_security_headers(app)
     _install_pages(app, config)
     _include_routers(app)
     return app
-
-
-def _install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
 
 def _install_pages(app: FastAPI, config: WebConfig) -> None:

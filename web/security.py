@@ -61,8 +61,8 @@ FAILED_STATUSES = (400, 401)  # a tampered or malformed link; a wrong bearer tok
 # "Bearer"; a token in a path follows /a/ or /report/.
 _PATTERNS = (
     (re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"), "<token>"),
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1<token>"),
-    (re.compile(r"(/(?:a|report)/)[^/?\s\"]+"), r"\1<token>"),
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',%]+"), r"\1<token>"),
+    (re.compile(r"(/(?:a|report)/)[^/?\s\"%]{8,}"), r"\1<token>"),
 )
 _secrets: set[str] = set()
 _installed = False
@@ -98,6 +98,12 @@ def install_log_redaction(*secrets: str) -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make(*args, **kwargs)
+            if record.args and record.name != "uvicorn.access":
+                try:  # the whole line: a bare token argument after "Bearer %s" is caught too
+                    record.msg, record.args = redact(record.getMessage()), None
+                    return record
+                except Exception:  # noqa: BLE001 - a broken format string: redact the parts
+                    pass
             record.msg = _redacted(record.msg)
             if isinstance(record.args, tuple):
                 record.args = tuple(_redacted(a) for a in record.args)

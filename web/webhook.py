@@ -6,12 +6,12 @@ lifecycle flow through its deployment trigger. If the event is lost, reconciliat
 
 from __future__ import annotations
 
-import hmac
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 if TYPE_CHECKING:
@@ -149,44 +149,68 @@ def announce(
         if label is None:
             continue
         kind: EnrollmentEventKind = "created" if enrollment_id in created else "changed"
-        sent += emit_enrollment_event(
-            kind, enrollment_id, label.school, label.student_ref, student=label.student
-        )
+        sent += emit_enrollment_event(kind, enrollment_id, label.school)
     if sent:
         flush_events()
     return sent
 
 
 def webhook_refusal(settings: Settings, authorization: str | None) -> JSONResponse | None:
-    """SIS callers present `Authorization: Bearer <ILP_WEBHOOK_TOKEN>`. Without a configured
-    token the webhook is open in dev mode only."""
-    token = settings.webhook_token
-    if not token:
-        if settings.dev_mode:
-            return None
-        return JSONResponse({"error": "webhook disabled: set ILP_WEBHOOK_TOKEN"}, status_code=503)
-    offered = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(offered.encode(), token.encode()):
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+    """SIS callers present `Authorization: Bearer <token>`: ILP_WEBHOOK_TOKEN, or the one
+    generated into the data dir (`ilp up` prints it). Strict parsing, constant-time compare."""
+    from web.security import bearer_token, same_secret
+
+    if not same_secret(bearer_token(authorization), settings.webhook_bearer):
+        return JSONResponse(
+            {"error": "missing or wrong bearer token"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="ilp"'},
+        )
     return None
 
 
+def _too_large(what: str) -> JSONResponse:
+    return JSONResponse({"error": f"request too large: {what}"}, status_code=413)
+
+
 @router.post("/enrollments", tags=["feeds"])
-def post_enrollments(
-    request: Request,
-    payload: Any = Body(...),  # noqa: B008
-    authorization: str | None = Header(default=None),  # noqa: B008
-) -> JSONResponse:
-    """One enrollment object, a list of them, or {"enrollments": [...]}."""
-    settings = getattr(request.app.state, "settings", None)
+async def post_enrollments(request: Request) -> JSONResponse:
+    """One enrollment object, a list of them, or {"enrollments": [...]}.
+
+    The token is checked before a byte of the body is read; then the body is read up to
+    ILP_WEBHOOK_MAX_BYTES and its items counted against ILP_WEBHOOK_MAX_ITEMS (413 beyond).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from web.security import BodyTooLarge, read_body
+
+    settings: Settings | None = getattr(request.app.state, "settings", None)
     if settings is None:
         from config.settings import get_settings
 
         settings = get_settings()
-    refusal = webhook_refusal(settings, authorization)
+    refusal = webhook_refusal(settings, request.headers.get("authorization"))
     if refusal is not None:
         return refusal
-    status, body = accept_enrollments(
-        payload, settings=settings, db_url=getattr(request.app.state, "db_url", None)
+    try:
+        raw = await read_body(request, settings.webhook_max_bytes)
+    except BodyTooLarge:
+        return _too_large(f"the body is over {settings.webhook_max_bytes} bytes")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+    if not isinstance(payload, (dict, list)):
+        return JSONResponse(
+            {"error": "request body must be a JSON object or a list of objects"}, status_code=400
+        )
+    items = payload.get("enrollments") if isinstance(payload, dict) else payload
+    if (len(items) if isinstance(items, list) else 1) > settings.webhook_max_items:
+        return _too_large(f"more than {settings.webhook_max_items} items")
+    status, body = await run_in_threadpool(
+        accept_enrollments,
+        payload,
+        settings=settings,
+        db_url=getattr(request.app.state, "db_url", None),
     )
     return JSONResponse(body, status_code=status)

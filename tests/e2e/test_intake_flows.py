@@ -139,7 +139,11 @@ def lifecycle_runs() -> list:
 
 
 def post(stack: dict, items: list[dict]) -> httpx.Response:
-    return httpx.post(f"{stack['web']}/enrollments", json=items, timeout=30)
+    from config.settings import get_settings
+
+    token = get_settings().webhook_bearer  # generated into the stack's data dir
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.post(f"{stack['web']}/enrollments", json=items, headers=headers, timeout=30)
 
 
 def student(n: int, **extra: str) -> dict:

@@ -13,8 +13,9 @@ from config.settings import Settings
 from ilp.cli import main
 from notifications.tokens import sign_token
 from tests.report.conftest import EXPECTED, NOW, Built
+from tests.strong_secret import STRONG_SECRET
 
-SECRET = "report-test-secret-" + "y" * 30
+SECRET = STRONG_SECRET
 
 
 def ilp(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -98,6 +99,13 @@ def test_report_link(
         assert page.status_code == 200
         code, _, err = ilp(capsys, "report", "--link", "t1", "--database-url", built.url)
         assert code == 2 and "holds none of" in err
+        monkeypatch.setenv("ILP_SECRET_KEY", "changeme")  # weak: refused, one line
+        get_settings.cache_clear()
+        code, out, err = ilp(capsys, "report", "--link", "coord-a", "--database-url", built.url)
+        assert code == 2 and out == "" and "ILP_SECRET_KEY" in err
+        assert len(err.strip().splitlines()) == 1
+        monkeypatch.setenv("ILP_SECRET_KEY", SECRET)
+        get_settings.cache_clear()
         code, _, err = ilp(capsys, "report", "--link", "nobody", "--database-url", built.url)
         assert code == 2 and "no active staff member" in err
     finally:

@@ -91,3 +91,24 @@ def test_unresolved_recipients_are_counted_not_tied_to_steps() -> None:
         ]
     )
     assert lines == ["- level 2: nobody holds esl\\_teacher at school 3 (2 steps)"]
+
+
+def test_enrollment_events_carry_the_internal_id_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks import events
+
+    sent: list[tuple[str, dict[str, str], dict[str, object] | None]] = []
+    monkeypatch.setattr(
+        events,
+        "emit",
+        lambda event, resource, payload=None, related=None: (
+            sent.append((event, resource, payload)) or True
+        ),
+    )
+    assert events.emit_enrollment_event("created", 301, "sch-0001")
+    (_event, resource, payload) = sent[0]
+    assert resource == {
+        "prefect.resource.id": "ilp.enrollment.301",
+        "prefect.resource.name": "enrollment-301",
+        "ilp.school": "sch-0001",
+    }
+    assert payload == {"enrollment_id": 301, "school_id": "sch-0001"}
