@@ -168,7 +168,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", help="module holding the four flows (default: flows.*)")
     parser.add_argument("--limit", type=int, help="concurrent flow runs")
     args = parser.parse_args(argv)
+    refuse_weak_secrets()
     serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
+
+
+def refuse_weak_secrets() -> None:
+    """The sweep signs links: a weak ILP_SECRET_KEY stops the runner now, in one line, rather
+    than failing every sweep run later."""
+    import sys
+
+    from config.secrets import InsecureSecretError
+    from config.settings import get_settings
+
+    try:
+        _ = get_settings().signing_secret
+    except InsecureSecretError as exc:
+        print(f"deployments.serve: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

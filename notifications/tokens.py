@@ -157,8 +157,6 @@ def refuse_weak_secret(secret: str | bytes, dev_mode: bool) -> None:
     check_secret(secret, name="ILP_SECRET_KEY", dev_mode=dev_mode)
 
 
-refuse_default_secret = refuse_weak_secret  # the old name, until its callers move
-
 __all__ = [
     "ACTIONS",
     "InsecureSecretError",

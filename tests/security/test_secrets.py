@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,3 +103,53 @@ def test_settings_file_has_no_secret_literal() -> None:
         text=True,
     )
     assert done.stdout == "", done.stdout
+
+
+def test_the_runner_refuses_a_weak_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from config.settings import get_settings
+    from deployments.serve import refuse_weak_secrets
+
+    monkeypatch.setenv("ILP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ILP_SECRET_KEY", "changeme")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            refuse_weak_secrets()
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert "refusing to start" in err and len(err.strip().splitlines()) == 1
+        monkeypatch.delenv("ILP_SECRET_KEY")
+        get_settings.cache_clear()
+        refuse_weak_secrets()  # generated: fine
+    finally:
+        get_settings.cache_clear()
+
+
+def test_ilp_migrate_generates_the_secrets(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ILP_DATA_DIR": str(tmp_path),
+        "ILP_DATABASE_URL": f"sqlite:///{tmp_path / 'ilp.db'}",
+    }
+    ilp = Path(sys.executable).with_name("ilp")
+    done = subprocess.run(
+        [str(ilp), "migrate"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "secrets").iterdir())
+    assert names == ["prefect-auth", "signing-secret", "webhook-token"]
+    for path in (tmp_path / "secrets").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.read_text().strip() not in done.stdout + done.stderr  # never printed
+    weak = subprocess.run(
+        [str(ilp), "migrate"],
+        cwd=REPO,
+        env={**env, "ILP_WEBHOOK_TOKEN": "changeme"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert weak.returncode == 2 and "ILP_WEBHOOK_TOKEN" in weak.stderr
+    assert len(weak.stderr.strip().splitlines()) == 1
