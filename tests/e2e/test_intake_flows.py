@@ -257,7 +257,8 @@ def test_ilp_import_runs_the_flow_and_publishes_artifacts(stack, tmp_path) -> No
     plans = [a for a in run_artifacts if a.key and a.key.startswith("lifecycle-")]
     planned = int(out.stdout.split(" planned")[0].split()[-1])
     assert planned > 0 and len(plans) == planned, (out.stdout, [a.key for a in run_artifacts])
-    assert all(a.type == "table" and "welcome_call" in str(a.data) for a in plans)
+    assert all(a.type == "table" and "step-1" in str(a.data) for a in plans)
+    assert not any("welcome_call" in str(a.data) or "teacher" in str(a.data) for a in plans)
     assert f"{planned} lifecycle plan artifacts" in str(summary.data)
 
     partial = subprocess.run(

@@ -129,7 +129,7 @@ def test_emit_returns_false_without_api_url(monkeypatch):
     prefect.context.refresh_global_settings_context()
     try:
         started = time.monotonic()
-        assert emit_enrollment_event("created", 8, "lincoln-hs", "S8") is False
+        assert emit_enrollment_event("created", 8, "lincoln-hs") is False
         assert time.monotonic() - started < 1
     finally:
         monkeypatch.undo()
@@ -144,7 +144,7 @@ def test_emit_returns_false_when_prefect_is_unreachable(monkeypatch):
     prefect.context.refresh_global_settings_context()
     try:
         started = time.monotonic()
-        assert emit_enrollment_event("changed", 7, "lincoln-hs", "S7") is False
+        assert emit_enrollment_event("changed", 7, "lincoln-hs") is False
         assert time.monotonic() - started < 3
     finally:
         monkeypatch.undo()
