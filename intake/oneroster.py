@@ -52,14 +52,29 @@ class _Ctx:
     def __init__(self, src: FeedSource) -> None:
         self.src = src
         self.rejections: list[Rejection] = []
+        self.tables: dict[str, Table] = {}
 
     def table(self, name: str, required: tuple[str, ...]) -> Table | None:
         if not self.src.has(name):
             return None
-        return Table(self.src.open_text(name), self.src.display_name(name), required)
+        t = Table(
+            self.src.open_text(name), self.src.display_name(name), required, reject=self.reject
+        )
+        self.tables[name] = t
+        return t
 
     def reject(self, file: str, line: int, column: str, reason: str) -> None:
         self.rejections.append(Rejection(file, line, column, reason))
+
+    def not_in(self, name: str) -> str:
+        """ "not in users.csv", saying so when that file had rows it could not read."""
+        t = self.tables.get(name)
+        if t is None or t.broken_line is None:
+            return f"not in {name}"
+        return f"not in the readable rows of {t.file} (structural error on line {t.broken_line})"
+
+    def broken_files(self) -> dict[str, int]:
+        return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
 
 
 def parse_oneroster(path: str | Path) -> ParsedFeed:
@@ -100,7 +115,8 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
     _read_sessions(ctx, feed, orgs)
     classes = _read_classes(ctx, schools)
 
-    users = Table(src.open_text("users.csv"), src.display_name("users.csv"), ("sourcedId",))
+    users = ctx.table("users.csv", ("sourcedId",))
+    assert users is not None
     is_12 = (version or "").startswith("1.2") or (not users.has("role") and src.has("roles.csv"))
     if is_12:
         feed.kind = "oneroster-1.2"
@@ -113,6 +129,7 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
     students, known_users, rejected_users = _read_users(ctx, feed, users, orgs, schools, user_roles)
     _read_enrollments(ctx, feed, classes, schools, students, known_users, rejected_users)
     feed.rejections = ctx.rejections
+    feed.broken_files = ctx.broken_files()
     return feed
 
 
@@ -204,7 +221,7 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 errors.append(("schoolYear", f"bad schoolYear {ytext!r}: expected a year"))
         org = row[i_org].strip() or None
         if org is not None and org not in orgs:
-            errors.append((org_col, f"unknown school {org!r}: not in orgs.csv"))
+            errors.append((org_col, f"unknown school {org!r}: {ctx.not_in('orgs.csv')}"))
         if errors:
             for col, reason in errors:
                 ctx.reject(f, line, col, reason)
@@ -251,7 +268,9 @@ def _read_classes(ctx: _Ctx, schools: set[str]) -> dict[str, str] | None:
             ctx.reject(f, line, "schoolSourcedId", MISSING)
             continue
         if school not in schools:
-            ctx.reject(f, line, "schoolSourcedId", f"unknown school {school!r}: not in orgs.csv")
+            ctx.reject(
+                f, line, "schoolSourcedId", f"unknown school {school!r}: {ctx.not_in('orgs.csv')}"
+            )
             continue
         classes[sid] = school
     return classes
@@ -278,7 +297,7 @@ def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, st
         if row[i_status].strip().lower() == DELETED:
             continue
         if org and org not in orgs:
-            ctx.reject(f, line, "orgSourcedId", f"unknown school {org!r}: not in orgs.csv")
+            ctx.reject(f, line, "orgSourcedId", f"unknown school {org!r}: {ctx.not_in('orgs.csv')}")
             continue
         entry = (role, org)
         lst = out.setdefault(user, [])
@@ -362,7 +381,7 @@ def _read_users(
         errors: list[tuple[str, str]] = []
         unknown = [o for o in user_orgs if o not in orgs]
         if unknown:
-            errors.append((org_col, f"unknown school {unknown[0]!r}: not in orgs.csv"))
+            errors.append((org_col, f"unknown school {unknown[0]!r}: {ctx.not_in('orgs.csv')}"))
         if not or_roles or not or_roles[0]:
             errors.append(("role", MISSING))
         deleted = row[i_status].strip().lower() == DELETED
@@ -605,7 +624,7 @@ def _scan_enrollments(
         if not user:
             errors.append(("userSourcedId", MISSING))
         elif user not in known_users:
-            errors.append(("userSourcedId", f"unknown user {user!r}: not in users.csv"))
+            errors.append(("userSourcedId", f"unknown user {user!r}: {ctx.not_in('users.csv')}"))
         elif role == "student" and user not in students:
             errors.append(("userSourcedId", f"user {user!r} is not a student in users.csv"))
         cls = row[i_class].strip()
@@ -616,7 +635,9 @@ def _scan_enrollments(
         elif classes is not None:
             cschool = classes.get(cls)
             if cschool is None:
-                errors.append(("classSourcedId", f"unknown class {cls!r}: not in classes.csv"))
+                errors.append(
+                    ("classSourcedId", f"unknown class {cls!r}: {ctx.not_in('classes.csv')}")
+                )
             elif cschool == "":
                 class_deleted = True
             elif not school:
@@ -627,7 +648,9 @@ def _scan_enrollments(
             if classes is None or cls in classes:
                 errors.append(("schoolSourcedId", MISSING))
         elif school not in schools:
-            errors.append(("schoolSourcedId", f"unknown school {school!r}: not in orgs.csv"))
+            errors.append(
+                ("schoolSourcedId", f"unknown school {school!r}: {ctx.not_in('orgs.csv')}")
+            )
         dates: list[date | None] = []
         for col, i in (("beginDate", i_begin), ("endDate", i_end), (M_START, i_start)):
             text = row[i].strip()

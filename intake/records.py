@@ -130,3 +130,12 @@ class ParsedFeed:
     #: the rest of their row was rejected
     withdrawn_ids: set[str] = field(default_factory=set)
     file_modes: dict[str, str] = field(default_factory=dict)  # manifest: file -> bulk|delta|absent
+    #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
+    #: missing header column). Such a file may have lost rows, so absence proves nothing.
+    broken_files: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def absence_withdraws(self) -> bool:
+        """Whether a stored student missing from `students_seen` has left: only for a bulk feed
+        whose every file was read without a structural error."""
+        return self.bulk and not self.broken_files

@@ -188,8 +188,12 @@ def parse_simple_csv(
     if b"\x00" in head:
         raise FeedError(f"not a student CSV: {p.name} is a binary file")
     fh = open(p, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by Table.rows)
-    t = Table(fh, p.name, REQUIRED_COLUMNS, normalize=normalize_column)
     feed = ParsedFeed(kind="simple-csv", bulk=bulk)
+
+    def reject(file: str, line: int, column: str, reason: str) -> None:
+        feed.rejections.append(Rejection(file, line, column, reason))
+
+    t = Table(fh, p.name, REQUIRED_COLUMNS, normalize=normalize_column, reject=reject)
     cols = {c: t.col(c) for c in SIMPLE_COLUMNS}
     first: dict[str, int] = {}
     for line, row in t.rows():
@@ -217,5 +221,7 @@ def parse_simple_csv(
             continue
         first[rec.source_id] = line
         feed.enrollments.append(rec)
+    if t.broken_line is not None:
+        feed.broken_files[p.name] = t.broken_line
     collect_staff_and_schools(feed)
     return feed
