@@ -14,9 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
 from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import policy_from_mapping
 from lifecycle.types import EnglishLearner
+
+__all__ = ["SessionCalendarError", "calendar_from_sessions", "load_school_configs"]
 
 
 class SchoolConfigError(ValueError):
@@ -81,38 +84,19 @@ def load_school_configs(directory: Path) -> SchoolConfigs:
 
 
 def calendar_from_sessions(
-    sessions: list[Any], school_source_id: str, fallback: SchoolConfig
+    sessions: list[Any],
+    school_source_id: str,
+    fallback: SchoolConfig,
+    rejected_lines: list[int] | tuple[int, ...] = (),
 ) -> dict[str, Any] | None:
-    """Quarters from the feed's grading periods (school's own, else district-wide)."""
-
-    def pick(kind: str) -> list[Any]:
-        own = [s for s in sessions if s.kind == kind and s.school_source_id == school_source_id]
-        return own or [s for s in sessions if s.kind == kind and s.school_source_id is None]
-
-    periods = sorted(pick("gradingPeriod"), key=lambda s: s.start)
-    if len(periods) != 4:
-        return None
-    years = pick("schoolYear")
-    semesters = sorted(pick("semester"), key=lambda s: s.start)
+    """Quarters from the feed's sessions of any shape (`intake.calendars`), with the fallback's
+    time zone and holidays; None when the feed has none for the school. Raises
+    `SessionCalendarError` when its sessions cannot give a calendar."""
     base = fallback.calendar or {}
-    data: dict[str, Any] = {
-        "timezone": fallback.timezone or base.get("timezone") or "UTC",
-        "year_start": min([periods[0].start, *(y.start for y in years)]),
-        "year_end": max([periods[3].end, *(y.end for y in years)]),
-        "quarters": [[p.start, p.end] for p in periods],
-        "semesters": [[s.start, s.end] for s in semesters] if len(semesters) == 2 else None,
-    }
-    data["holidays"] = (
-        [
-            h
-            for h in base.get("holidays", [])
-            if data["year_start"] <= date.fromisoformat(h)
-            and date.fromisoformat(h) <= data["year_end"]
-        ]
-        if base.get("holidays")
-        else []
+    return calendar_from_feed_sessions(
+        sessions,
+        school_source_id,
+        timezone=fallback.timezone or base.get("timezone") or "UTC",
+        holidays=base.get("holidays") or (),
+        rejected_lines=rejected_lines,
     )
-    try:
-        return calendar_to_mapping(calendar_from_mapping(data))
-    except ValueError:
-        return None

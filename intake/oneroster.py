@@ -236,6 +236,8 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 end=dates[1],
                 school_year=year,
                 parent_id=row[i_parent].strip() or None,
+                source_file=f,
+                source_line=line,
             )
         )
 

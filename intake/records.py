@@ -106,6 +106,8 @@ class GradingPeriod:
     end: date
     school_year: int | None  # e.g. 2027 for 2026-2027
     parent_id: str | None = None
+    source_file: str = "academicSessions.csv"
+    source_line: int = 0
 
 
 @dataclass(slots=True)
@@ -133,6 +135,12 @@ class ParsedFeed:
     #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
     #: missing header column). Such a file may have lost rows, so absence proves nothing.
     broken_files: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected_session_lines(self) -> list[int]:
+        """Lines of academicSessions.csv that were rejected: a calendar built without them
+        could have the wrong shape (three quarters read as trimesters)."""
+        return sorted({r.line for r in self.rejections if r.file.lower() == "academicsessions.csv"})
 
     @property
     def absence_withdraws(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ilp.schools import SchoolConfigs, calendar_from_sessions
+from ilp.schools import SchoolConfigs, SessionCalendarError, calendar_from_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
 from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
@@ -136,9 +136,11 @@ def apply_feed(
     """Upsert schools, staff, students, assignments and enrollments from one parsed feed."""
     result = FeedResult(feed_run_id=feed_run_id, rejections=list(feed.rejections))
     now = utcnow()
-    schools = _upsert_schools(session, feed, configs, now)
+    no_calendar: dict[str, Any] = {}  # school -> why it has no calendar (str or error)
+    schools = _upsert_schools(session, feed, configs, now, no_calendar)
+    result.rejections += _session_rejections(feed, no_calendar)
     staff_ids = _upsert_staff(session, feed, schools, now)
-    records = [r for r in feed.enrollments if _school_known(r, schools, result)]
+    records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
     student_ids = _upsert_students(session, records, now)
     _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
@@ -151,23 +153,44 @@ def apply_feed(
 
 
 def _school_known(
-    record: StudentEnrollmentRecord, schools: dict[str, Any], result: FeedResult
+    record: StudentEnrollmentRecord,
+    schools: dict[str, Any],
+    result: FeedResult,
+    no_calendar: dict[str, Any],
 ) -> bool:
     if record.school_source_id in schools:
         return True
+    reason = no_calendar.get(record.school_source_id)
     result.rejections.append(
         Rejection(
             record.source_file,
             record.source_line,
             "schoolSourcedId",
-            f"unknown school {record.school_source_id!r}",
+            f"no calendar for school {record.school_source_id!r}: {reason}"
+            if reason
+            else f"unknown school {record.school_source_id!r}",
         )
     )
     return False
 
 
+def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:
+    """The sessions at fault, once per line, for the schools left without a calendar."""
+    out: dict[tuple[str, int], Rejection] = {}
+    for reason in no_calendar.values():
+        lines = getattr(reason, "lines", ())
+        for line in lines:
+            key = (reason.file, line)  # type: ignore[attr-defined]
+            out.setdefault(key, Rejection(*key, "startDate", str(reason)))
+    return list(out.values())
+
+
 def _upsert_schools(
-    session: Session, feed: ParsedFeed, configs: SchoolConfigs, now: Any
+    session: Session,
+    feed: ParsedFeed,
+    configs: SchoolConfigs,
+    now: Any,
+    no_calendar: dict[str, str],
 ) -> dict[str, Any]:
     t = School.__table__  # type: ignore[attr-defined]
     wanted = {s.source_id: s.name for s in feed.schools if not s.deleted}
@@ -179,7 +202,13 @@ def _upsert_schools(
         if source_id in configs.by_school and config.calendar:
             calendar = config.calendar  # the school's own file wins
         else:
-            from_feed = calendar_from_sessions(feed.sessions, source_id, config)
+            try:
+                from_feed = calendar_from_sessions(
+                    feed.sessions, source_id, config, feed.rejected_session_lines
+                )
+            except SessionCalendarError as exc:
+                no_calendar[source_id] = exc  # type: ignore[assignment]
+                continue
             calendar = from_feed or config.calendar
         row = existing.get(source_id)
         if row is None:
@@ -187,6 +216,10 @@ def _upsert_schools(
             known = (
                 bool(name) if feed.kind.startswith("oneroster") else source_id in configs.by_school
             )
+            if calendar is None and known:
+                no_calendar[source_id] = (
+                    "the feed has no academic sessions for it and no school file configures one"
+                )
             if calendar is None or not known:
                 continue  # unknown school: its rows are rejected below
             session.execute(
@@ -219,7 +252,8 @@ def _upsert_schools(
                 session.execute(
                     sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=now)
                 )
-    return _ids_by_source(session, t, wanted)
+    found = _ids_by_source(session, t, wanted)
+    return {k: v for k, v in found.items() if k not in no_calendar}
 
 
 def _upsert_staff(

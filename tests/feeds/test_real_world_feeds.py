@@ -1,0 +1,65 @@
+"""Realistic OneRoster sets (tests/fixtures/oneroster) imported and planned end to end."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from models.db import get_engine, session_scope
+from models.planning import unplanned_enrollment_ids
+from tests.feeds.helpers import import_path, steps_of
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
+
+
+def school_calendar(source_id: str) -> dict:
+    with get_engine().connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT calendar FROM school WHERE source_id = :s"), {"s": source_id}
+        )
+        value = row.scalar()
+    import json
+
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def test_six_week_periods_2025_26_plan_on_their_own_year(ilp_env) -> None:
+    result = import_path(FIXTURES / "sixweeks-1.1", today=date(2025, 9, 1))
+    assert (result.new, result.rejected) == (3, 0)
+    with session_scope() as session:
+        assert unplanned_enrollment_ids(session) == []
+    cal = school_calendar("org-s-mchs")
+    assert cal["quarters"][0] == ["2025-08-13", "2025-10-31"]  # 1st + 2nd six weeks
+    assert "2026-02-16" in cal["holidays"]  # the break between the 4th and 5th six weeks
+    ninth = steps_of("usr-s-2001")
+    assert ninth["q1_note"].due == date(2025, 10, 31)
+    assert ninth["q3_note"].due == date(2026, 4, 2)
+    assert ninth["synopsis"].due == date(2026, 5, 22)
+
+
+def test_overlapping_quarters_reject_the_schools_rows_with_the_session_lines(
+    ilp_env, tmp_path
+) -> None:
+    feed = tmp_path / "overlap"
+    shutil.copytree(FIXTURES / "clean-1.1", feed)
+    sessions = (feed / "academicSessions.csv").read_text()
+    (feed / "academicSessions.csv").write_text(sessions.replace("2026-10-16", "2026-10-23"))
+    result = import_path(feed)
+    assert result.new == 0
+    by_file = {(r.file, r.line): r.reason for r in result.rejections}
+    overlap = (
+        "academicSessions.csv lines 5, 6: grading periods overlap: 'Quarter 2' (2026-10-19 to "
+        "2026-12-18) starts before 'Quarter 1' (2026-08-17 to 2026-10-23) ends"
+    )
+    assert by_file[("academicSessions.csv", 5)] == overlap
+    assert by_file[("academicSessions.csv", 6)] == overlap
+    enrollment_reasons = {r for (f, _), r in by_file.items() if f != "academicSessions.csv"}
+    assert enrollment_reasons == {
+        f"no calendar for school 'sch-A': {overlap}",
+        f"no calendar for school 'sch-B': {overlap}",
+    }
+    with get_engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM school")).scalar() == 0
