@@ -43,15 +43,19 @@ def bulk_gc() -> Iterator[None]:
 
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
-def import_feed(path: str, today: date | None = None, progress: bool = False) -> dict[str, Any]:
+def import_feed(
+    path: str, today: date | None = None, progress: bool = False, date_order: str | None = None
+) -> dict[str, Any]:
     """Parse, record the feed run, upsert in one transaction, plan in batches, report."""
     with bulk_gc():
-        return _import(path, today, progress)
+        return _import(path, today, progress, date_order)
 
 
-def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
+def _import(
+    path: str, today: date | None, progress: bool, date_order: str | None = None
+) -> dict[str, Any]:
     logger = get_run_logger()
-    feed = parse_feed(path)  # a non-feed fails here, before anything is written
+    feed = parse_feed(path, date_order)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
     feed_run_id = record_feed_run(path, feed.unquote().kind)
     quoted = apply_feed_rows(feed, feed_run_id, today or date.today())

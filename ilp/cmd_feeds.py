@@ -81,7 +81,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not args.verbose:
         quiet_prefect_console()
     try:
-        summary = import_feed(path=str(args.path), today=args.today, progress=sys.stderr.isatty())
+        summary = import_feed(
+            path=str(args.path),
+            today=args.today,
+            progress=sys.stderr.isatty(),
+            date_order=args.date_order,
+        )
     except FeedError as exc:
         print(f"ilp import: error: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +126,11 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
         "--today",
         type=date.fromisoformat,
         help="the feed's date (withdrawals without an end date), default today",
+    )
+    parser.add_argument(
+        "--date-order",
+        choices=("mdy", "dmy"),
+        help="how the feed writes slash dates (5/9/2026); without it an ambiguous one is rejected",
     )
 
 

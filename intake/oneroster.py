@@ -26,6 +26,7 @@ from .records import (
     StudentEnrollmentRecord,
 )
 from .values import (
+    DATE_ORDERS,
     parse_bool,
     parse_date,
     parse_english_learner,
@@ -49,10 +50,14 @@ M_STAFF_ROLE = "metadata.ilp.staffRole"
 
 
 class _Ctx:
-    def __init__(self, src: FeedSource) -> None:
+    def __init__(self, src: FeedSource, date_order: str | None = None) -> None:
         self.src = src
+        self.date_order = date_order
         self.rejections: list[Rejection] = []
         self.tables: dict[str, Table] = {}
+
+    def date(self, text: str) -> date:
+        return parse_date(text, self.date_order)
 
     def table(self, name: str, required: tuple[str, ...]) -> Table | None:
         if not self.src.has(name):
@@ -77,10 +82,14 @@ class _Ctx:
         return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
 
 
-def parse_oneroster(path: str | Path) -> ParsedFeed:
-    """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder."""
+def parse_oneroster(path: str | Path, *, date_order: str | None = None) -> ParsedFeed:
+    """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder. `date_order`
+    ("mdy" or "dmy") is how the feed writes slash dates; without it an ambiguous one is a row
+    error."""
+    if date_order not in (None, *DATE_ORDERS):
+        raise ValueError(f"date order {date_order!r}: expected one of {', '.join(DATE_ORDERS)}")
     with FeedSource(path) as src:
-        return _parse(_Ctx(src))
+        return _parse(_Ctx(src, date_order))
 
 
 def _read_manifest(ctx: _Ctx) -> tuple[str | None, dict[str, str]]:
@@ -207,7 +216,7 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 errors.append((col, MISSING))
                 continue
             try:
-                dates.append(parse_date(text))
+                dates.append(ctx.date(text))
             except ValueError as e:
                 errors.append((col, str(e)))
         if len(dates) == 2 and dates[1] < dates[0]:
@@ -418,7 +427,7 @@ def _read_users(
             text = row[i_start].strip()
             if text:
                 try:
-                    start = parse_date(text)
+                    start = ctx.date(text)
                 except ValueError as e:
                     errors.append((M_START, str(e)))
             returning: bool | None = None
@@ -660,7 +669,7 @@ def _scan_enrollments(
                 dates.append(None)
                 continue
             try:
-                dates.append(parse_date(text))
+                dates.append(ctx.date(text))
             except ValueError as e:
                 errors.append((col, str(e)))
                 dates.append(None)

@@ -9,7 +9,7 @@ from lifecycle.types import EnglishLearner, Role, parse_grade
 
 from .records import UNSET, ELValue
 
-_date_cache: dict[str, date] = {}
+_date_cache: dict[tuple[str, str | None], date] = {}
 
 _TRUE = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "f"})
@@ -24,30 +24,61 @@ _EL_NONE = frozenset({"none", "no", "false", "0", "n/a", "na"})
 STAFF_ROLES = {r.value: r for r in Role}
 
 
-def parse_date(text: str) -> date:
-    """2023-05-01, 2023-05-01T18:25:43.511Z (date part) or m/d/yyyy (US order)."""
-    cached = _date_cache.get(text)
+DATE_ORDERS = ("mdy", "dmy")
+
+
+def parse_date(text: str, order: str | None = None) -> date:
+    """2023-05-01 or an ISO timestamp (date part) always. A slash date (5/9/2026) is read in
+    `order` ("mdy" or "dmy"); without one, only when no other reading exists (13/05/2026), since
+    a guess would store 5 September as 9 May without a word."""
+    key = (text, order)
+    cached = _date_cache.get(key)
     if cached is not None:
         return cached
-    value = _parse_date(text.strip())
+    value = _parse_date(text.strip(), order)
     if len(_date_cache) < 100_000:
-        _date_cache[text] = value
+        _date_cache[key] = value
     return value
 
 
-def _parse_date(s: str) -> date:
+def _parse_date(s: str, order: str | None) -> date:
     try:
         if "/" in s:
-            parts = s.split("/")
-            if len(parts) == 3 and len(parts[2]) == 4:
-                return date(int(parts[2]), int(parts[0]), int(parts[1]))
-        elif len(s) == 10:
+            return _slash_date(s, order)
+        if len(s) == 10:
             return date.fromisoformat(s)
-        elif len(s) > 10 and s[10] in "T ":
+        if len(s) > 10 and s[10] in "T ":
             return date.fromisoformat(s[:10])
-    except ValueError:
-        pass
-    raise ValueError(f"bad date {s!r}: expected YYYY-MM-DD, an ISO timestamp or M/D/YYYY")
+    except ValueError as e:
+        if str(e).startswith(("ambiguous", "bad date")):
+            raise
+    slash = {"mdy": "M/D/YYYY", "dmy": "D/M/YYYY"}.get(order or "", "with a date order")
+    raise ValueError(
+        f"bad date {s!r}: expected YYYY-MM-DD, an ISO timestamp or a slash date ({slash})"
+    )
+
+
+def _slash_date(s: str, order: str | None) -> date:
+    parts = s.split("/")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError("not a slash date")
+    a, b, c = (int(p) for p in parts)
+    if len(parts[0].strip()) == 4:  # 2026/05/09: year first is ISO order
+        return date(a, b, c)
+    if len(parts[2].strip()) != 4:
+        raise ValueError(f"bad date {s!r}: the year must have four digits")
+    if order == "mdy":
+        return date(c, a, b)
+    if order == "dmy":
+        return date(c, b, a)
+    if a > 12 >= b:
+        return date(c, b, a)
+    if b > 12 >= a or a == b:
+        return date(c, a, b)
+    raise ValueError(
+        f"ambiguous date {s!r}: month/day or day/month? Give the feed's date order "
+        "(ilp import --date-order mdy|dmy)"
+    )
 
 
 def parse_bool(text: str) -> bool | None:

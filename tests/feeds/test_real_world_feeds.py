@@ -63,3 +63,18 @@ def test_overlapping_quarters_reject_the_schools_rows_with_the_session_lines(
     }
     with get_engine().connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM school")).scalar() == 0
+
+
+def test_day_first_dates_only_with_a_date_order(ilp_env, tmp_path) -> None:
+    feed = tmp_path / "dmy"
+    shutil.copytree(FIXTURES / "clean-1.1", feed)
+    enrollments = (feed / "enrollments.csv").read_text()
+    (feed / "enrollments.csv").write_text(enrollments.replace("2026-10-20", "05/10/2026"))
+    guessed = import_path(feed)
+    assert [(r.file, r.column, r.reason[:30]) for r in guessed.rejections] == [
+        ("enrollments.csv", "beginDate", "ambiguous date '05/10/2026': m")
+    ]
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 11, 3)  # the other class: 10-21
+    told = import_path(feed, date_order="dmy")
+    assert told.rejected == 0
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 10, 18)  # starts 5 October

@@ -81,7 +81,7 @@ def test_clean_12_roles_csv(tmp_path: Path) -> None:
 
 
 def test_quirky_rejections_exact() -> None:
-    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="mdy")
     got = {(r.file, r.line, r.column) for r in feed.rejections}
     assert got == {
         ("orgs.csv", 5, "sourcedId"),
@@ -116,7 +116,7 @@ def test_quirky_rejections_exact() -> None:
 
 
 def test_quirky_good_rows_go_through() -> None:
-    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="mdy")
     e = by_id(feed)
     assert sorted(e) == [
         "s-disabled@sch-Q",
@@ -156,6 +156,25 @@ def test_quirky_good_rows_go_through() -> None:
     assert (gp1.start, gp1.end) == (date(2026, 8, 17), date(2026, 10, 16))
     ay = next(s for s in feed.sessions if s.source_id == "ay")
     assert ay.end == date(2027, 5, 28)
+
+
+def test_ambiguous_slash_date_needs_a_date_order() -> None:
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    slash = [r for r in feed.rejections if (r.file, r.line) == ("users.csv", 7)]
+    assert [(r.column, r.reason) for r in slash] == [
+        (
+            "metadata.ilp.startDate",
+            "ambiguous date '1/05/2027': month/day or day/month? Give the feed's date order "
+            "(ilp import --date-order mdy|dmy)",
+        )
+    ]
+    assert "s-slash@sch-Q" not in by_id(feed)
+    # 8/17/2026 has one reading only: no order needed
+    gp1 = next(s for s in feed.sessions if s.source_id == "gp1")
+    assert gp1.start == date(2026, 8, 17)
+    day_first = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="dmy")
+    assert by_id(day_first)["s-slash@sch-Q"].start == date(2027, 5, 1)
+    assert any("bad date '8/17/2026'" in r.reason for r in day_first.rejections)
 
 
 def test_delta_feed() -> None:
