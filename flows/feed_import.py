@@ -58,6 +58,7 @@ def _import(
     feed = parse_feed(path, date_order)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
     feed_run_id = record_feed_run(path, feed.unquote().kind)
+    notes = dict(feed.unquote().notes)  # what the parse decided for the feed, counted
     quoted = apply_feed_rows(feed, feed_run_id, today or date.today())
     del feed
     result = quoted.unquote()
@@ -84,6 +85,7 @@ def _import(
         "withdrawn": result.withdrawn,
         "rejected": result.rejected,
         "planned": planned,
+        "notes": notes,
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections

@@ -63,6 +63,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
+    for note, count in summary.get("notes", {}).items():
+        print(f"  {count} {note}")
     for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
         print(f"  rejected {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     if summary["rejected"] > MAX_LISTED_REJECTIONS:

@@ -16,6 +16,7 @@ from lifecycle.types import Role
 from ._source import FeedSource, Table
 from .records import (
     UNSET,
+    ContactRecord,
     ELValue,
     FeedError,
     GradingPeriod,
@@ -27,17 +28,34 @@ from .records import (
 )
 from .values import (
     DATE_ORDERS,
+    K12_GRADES,
     parse_bool,
     parse_date,
     parse_english_learner,
+    parse_grades,
     parse_staff_roles,
-    parse_student_grade,
     split_multi,
 )
 
 __all__ = ["parse_oneroster", "FeedError"]
 
 MISSING = "missing required value"
+
+#: OneRoster roles (1.1 `role`, 1.2 roles.csv) that carry an ILP staff role *(chosen)*. An
+#: `administrator` at a school is its principal unless metadata.ilp.staffRole says otherwise;
+#: districtAdministrator, aide, proctor and systemAdministrator carry none of their own (a
+#: district's regional VP is named by staffRole, so no district IT account gets escalations).
+ILP_ROLES = {
+    "teacher": Role.TEACHER,
+    "counselor": Role.COUNSELOR,
+    "principal": Role.PRINCIPAL,
+    "siteadministrator": Role.PRINCIPAL,
+}
+CONTACT_ROLES = frozenset({"guardian", "parent", "relative"})
+KNOWN_ROLES = frozenset(
+    {"student", "administrator", "districtadministrator", "aide", "proctor"}
+    | {"systemadministrator", *ILP_ROLES, *CONTACT_ROLES}
+)
 DELETED = "tobedeleted"
 
 # metadata columns (canonical spelling; matched case-insensitively)
@@ -55,6 +73,8 @@ class _Ctx:
         self.date_order = date_order
         self.rejections: list[Rejection] = []
         self.tables: dict[str, Table] = {}
+        self.class_grades: dict[str, frozenset[int]] = {}  # class -> K-12 grades it names
+        self.orgs: dict[str, tuple[str, str]] = {}  # org -> (type, parent)
 
     def date(self, text: str) -> date:
         return parse_date(text, self.date_order)
@@ -77,6 +97,17 @@ class _Ctx:
         if t is None or t.broken_line is None:
             return f"not in {name}"
         return f"not in the readable rows of {t.file} (structural error on line {t.broken_line})"
+
+    def school_of(self, org: str, schools: set[str]) -> tuple[str, str | None]:
+        """The school an org id stands for (a department counts as its school), or why none."""
+        if org in schools:
+            return org, None
+        kind, parent = self.orgs.get(org, ("", ""))
+        if kind == "department" and parent in schools:
+            return parent, None
+        if kind:
+            return org, f"org {org!r} is a {kind} in orgs.csv, not a school"
+        return org, f"unknown school {org!r}: {self.not_in('orgs.csv')}"
 
     def broken_files(self) -> dict[str, int]:
         return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
@@ -167,6 +198,7 @@ def _read_orgs(ctx: _Ctx, feed: ParsedFeed) -> tuple[dict[str, str], set[str]]:
             ctx.reject(f, line, "type", MISSING)
             continue
         orgs[sid] = otype
+        ctx.orgs[sid] = (otype, row[i_parent].strip())
         if otype == "school":
             schools.add(sid)
             feed.schools.append(
@@ -253,11 +285,13 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
 
 def _read_classes(ctx: _Ctx, schools: set[str]) -> dict[str, str] | None:
     """class sourcedId -> school sourcedId ('' for a deleted class); None without classes.csv."""
+    course_grades = _read_course_grades(ctx)
     t = ctx.table("classes.csv", ("sourcedId",))
     if t is None:
         return None
     f = t.file
     i_id, i_school, i_status = t.col("sourcedId"), t.col("schoolSourcedId"), t.col("status")
+    i_grades, i_course = t.col("grades"), t.col("courseSourcedId")
     classes: dict[str, str] = {}
     first: dict[str, int] = {}
     for line, row in t.rows():
@@ -272,19 +306,58 @@ def _read_classes(ctx: _Ctx, schools: set[str]) -> dict[str, str] | None:
             continue
         first[sid] = line
         school = row[i_school].strip()
+        grades = _grade_set(row[i_grades]) or course_grades.get(row[i_course].strip())
+        if grades:
+            ctx.class_grades[sid] = grades
         if row[i_status].strip().lower() == DELETED:
             classes[sid] = ""
             continue
         if not school:
             ctx.reject(f, line, "schoolSourcedId", MISSING)
             continue
-        if school not in schools:
-            ctx.reject(
-                f, line, "schoolSourcedId", f"unknown school {school!r}: {ctx.not_in('orgs.csv')}"
-            )
+        school, why = ctx.school_of(school, schools)
+        if why:
+            ctx.reject(f, line, "schoolSourcedId", why)
             continue
         classes[sid] = school
     return classes
+
+
+def _grade_set(text: str) -> frozenset[int]:
+    """The K-12 grades a class or course names; other codes say nothing about a student."""
+    return frozenset(K12_GRADES[c.upper()] for c in split_multi(text) if c.upper() in K12_GRADES)
+
+
+def _read_course_grades(ctx: _Ctx) -> dict[str, frozenset[int]]:
+    t = ctx.table("courses.csv", ("sourcedId",))
+    if t is None:
+        return {}
+    i_id, i_grades = t.col("sourcedId"), t.col("grades")
+    return {row[i_id].strip(): g for _line, row in t.rows() if (g := _grade_set(row[i_grades]))}
+
+
+def _class_grade(ctx: _Ctx, enrollments: list[_Enr], school: str) -> tuple[int | None, str | None]:
+    """A student's grade from the classes they attend at `school` when users.csv names none:
+    the highest grade every class names. (grade, None) or (None, why not)."""
+    active = [e for e in enrollments if not e[4]] or enrollments
+    sets = [g for e in active if (g := ctx.class_grades.get(e[0]))]
+    if not sets:
+        return None, (
+            f"grades names no grade (blank, UG or Other) and no class of the student at "
+            f"{school!r} names one"
+        )
+    common = frozenset.intersection(*sets)
+    if not common:
+        named = "; ".join(", ".join(map(str, sorted(g))) for g in sets)
+        return None, (
+            f"grades names no grade and the student's classes at {school!r} name different "
+            f"grades ({named})"
+        )
+    return max(common), None
+
+
+def _unknown_role(role: str) -> str:
+    return f"unknown role {role!r}: expected a OneRoster role (teacher, student, principal, ...)"
 
 
 def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
@@ -305,6 +378,9 @@ def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, st
         if not role:
             ctx.reject(f, line, "role", MISSING)
             continue
+        if role not in KNOWN_ROLES:
+            ctx.reject(f, line, "role", _unknown_role(row[i_role].strip()))
+            continue
         if row[i_status].strip().lower() == DELETED:
             continue
         if org and org not in orgs:
@@ -324,7 +400,7 @@ def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, st
 _Student = tuple[
     str,
     str,
-    int,
+    int | None,
     date | None,
     bool | None,
     ELValue,
@@ -348,7 +424,7 @@ def _read_users(
     i_id, i_status, i_enabled = t.col("sourcedId"), t.col("status"), t.col("enabledUser")
     i_orgs, i_primary, i_role = t.col("orgSourcedIds"), t.col("primaryOrgSourcedId"), t.col("role")
     i_given, i_family, i_email = t.col("givenName"), t.col("familyName"), t.col("email")
-    i_grades = t.col("grades")
+    i_grades, i_agents, i_phone = t.col("grades"), t.col("agentSourcedIds"), t.col("phone")
     i_start, i_ret, i_el = t.col(M_START), t.col(M_RETURNING), t.col(M_EL)
     i_couns, i_esl, i_staff = t.col(M_COUNSELOR), t.col(M_ESL), t.col(M_STAFF_ROLE)
     org_col = "orgSourcedIds" if t.has("orgSourcedIds") else "primaryOrgSourcedId"
@@ -361,6 +437,8 @@ def _read_users(
     staff = feed.staff
     reject = ctx.reject
     empty_roles: list[tuple[str, str]] = []
+    contacts: dict[str, tuple[str, str, str, str, list[str]]] = {}
+    contact_students: dict[str, list[str]] = {}  # contact -> students, from both sides
 
     for line, row in t.rows():
         sid = row[i_id].strip()
@@ -395,6 +473,8 @@ def _read_users(
             errors.append((org_col, f"unknown school {unknown[0]!r}: {ctx.not_in('orgs.csv')}"))
         if not or_roles or not or_roles[0]:
             errors.append(("role", MISSING))
+        elif has_role_col and not roles_orgs and or_roles[0] not in KNOWN_ROLES:
+            errors.append(("role", _unknown_role(or_roles[0])))
         deleted = row[i_status].strip().lower() == DELETED
         enabled_text = row[i_enabled].strip()
         enabled = True
@@ -408,17 +488,15 @@ def _read_users(
 
         if "student" in or_roles:
             seen.add(sid)
+            for agent in split_multi(row[i_agents]):
+                contact_students.setdefault(agent, []).append(sid)
             if deleted or not enabled:
                 feed.withdrawn_ids.add(sid)
-            grade = 0
-            gtext = row[i_grades].strip()
-            if not gtext:
-                errors.append(("grades", MISSING))
-            else:
-                try:
-                    grade = parse_student_grade(gtext)
-                except ValueError as e:
-                    errors.append(("grades", str(e)))
+            grade: int | None = None  # None: the student's classes decide
+            try:
+                grade = parse_grades(row[i_grades])
+            except ValueError as e:
+                errors.append(("grades", str(e)))
             if not given:
                 errors.append(("givenName", MISSING))
             if not family:
@@ -474,10 +552,15 @@ def _read_users(
                 reject(f, line, col, reason)
             rejected.add(sid)
             continue
-        if "teacher" in or_roles and Role.TEACHER not in roles:
-            roles.insert(0, Role.TEACHER)
+        mapped = [ILP_ROLES[r] for r in or_roles if r in ILP_ROLES]
+        roles = list(dict.fromkeys([*mapped, *roles]))
         if not staff_text and "administrator" in or_roles and user_schools:
             roles.append(Role.PRINCIPAL)
+        if not roles and CONTACT_ROLES.intersection(or_roles):
+            contacts[sid] = (given, family, row[i_email].strip(), row[i_phone].strip(), or_roles)
+            for student in split_multi(row[i_agents]):
+                contact_students.setdefault(sid, []).append(student)
+            continue
         if roles:
             staff.append(
                 StaffRecord(
@@ -490,7 +573,25 @@ def _read_users(
                     enabled=enabled and not deleted,
                 )
             )
+    _add_contacts(feed, contacts, contact_students)
     return students, first.keys(), rejected
+
+
+def _add_contacts(
+    feed: ParsedFeed,
+    contacts: dict[str, tuple[str, str, str, str, list[str]]],
+    students_of: dict[str, list[str]],
+) -> None:
+    """Guardians, parents and relatives (the learning coaches) as contacts of their students,
+    linked from either side's agentSourcedIds. There is no contacts table: they stay here."""
+    for sid, (given, family, email, phone, or_roles) in contacts.items():
+        relationship = next(r for r in or_roles if r in CONTACT_ROLES)
+        linked = tuple(dict.fromkeys(s for s in students_of.get(sid, []) if s != sid))
+        feed.contacts.append(ContactRecord(sid, linked, given, family, email, phone, relationship))
+    if feed.contacts:
+        feed.notes["guardian, parent or relative kept as a contact (not stored)"] = len(
+            feed.contacts
+        )
 
 
 # A student's class enrollment: (class, school, begin, end, deleted, metadata start, line)
@@ -546,6 +647,15 @@ def _read_enrollments(
                 continue
             by_school = {s: [] for s in uschools}
         for school, lst in by_school.items():
+            school_grade = grade
+            if school_grade is None:
+                school_grade, why = _class_grade(ctx, lst, school)
+                if school_grade is None:
+                    ctx.reject(ufile, line, "grades", why or MISSING)
+                    continue
+                feed.notes["grade taken from the student's classes"] = (
+                    feed.notes.get("grade taken from the student's classes", 0) + 1
+                )
             teachers: set[str] = set()
             meta_start: date | None = None
             begin: date | None = None
@@ -582,7 +692,7 @@ def _read_enrollments(
                     school_source_id=school,
                     given_name=given,
                     family_name=family,
-                    grade=grade,
+                    grade=school_grade,
                     start=start,
                     end=end,
                     returning=returning,
@@ -658,10 +768,10 @@ def _scan_enrollments(
                 continue  # enrollment in a deleted class, nothing to learn from it
             if classes is None or cls in classes:
                 errors.append(("schoolSourcedId", MISSING))
-        elif school not in schools:
-            errors.append(
-                ("schoolSourcedId", f"unknown school {school!r}: {ctx.not_in('orgs.csv')}")
-            )
+        else:
+            school, why = ctx.school_of(school, schools)
+            if why:
+                errors.append(("schoolSourcedId", why))
         dates: list[date | None] = []
         for col, i in (("beginDate", i_begin), ("endDate", i_end), (M_START, i_start)):
             text = row[i].strip()

@@ -61,6 +61,20 @@ class StaffRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A guardian, parent or relative (OneRoster role): a learning coach of `student_ids`,
+    linked by agentSourcedIds. Kept with the parsed feed; the store has no contacts table yet."""
+
+    source_id: str
+    student_ids: tuple[str, ...]
+    given_name: str
+    family_name: str
+    email: str
+    phone: str
+    relationship: str  # guardian | parent | relative
+
+
+@dataclass(frozen=True, slots=True)
 class StudentEnrollmentRecord:
     """One student's enrollment at one school: what the planner needs, plus provenance.
 
@@ -124,6 +138,7 @@ class ParsedFeed:
     bulk: bool
     schools: list[SchoolRecord] = field(default_factory=list)
     staff: list[StaffRecord] = field(default_factory=list)
+    contacts: list[ContactRecord] = field(default_factory=list)
     enrollments: list[StudentEnrollmentRecord] = field(default_factory=list)
     sessions: list[GradingPeriod] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -135,6 +150,9 @@ class ParsedFeed:
     #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
     #: missing header column). Such a file may have lost rows, so absence proves nothing.
     broken_files: dict[str, int] = field(default_factory=dict)
+    #: what the parse decided on the feed's behalf, counted ("grade taken from the student's
+    #: classes": 3); shown with the import's counts
+    notes: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected_session_lines(self) -> list[int]:

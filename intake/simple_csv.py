@@ -7,7 +7,7 @@ matched case-insensitively; spaces and hyphens count as underscores; extra colum
 | school_id       | yes      | the school's id                                                |
 | given_name      | yes      | first name                                                     |
 | family_name     | yes      | last name                                                      |
-| grade           | yes      | K/KG or 1-12 (01-12); PK, TK, UG are rejected                  |
+| grade           | yes      | K/KG/TK or 1-12 (01-12, 13 as 12); PK, UG are rejected         |
 | start_date      | no       | ILP start date (YYYY-MM-DD; a slash date needs a date order)   |
 | returning       | no       | true/false, yes/no, 1/0; blank = not stated                    |
 | english_learner | no       | esl, monitored, waived or none; blank = not stated             |

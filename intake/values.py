@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from lifecycle.types import EnglishLearner, Role, parse_grade
+from lifecycle.types import EnglishLearner, Role
 
 from .records import UNSET, ELValue
 
@@ -107,15 +107,51 @@ def parse_english_learner(text: str) -> ELValue:
     )
 
 
+#: CEDS grade-level codes (OneRoster `grades`) the ILP plans -> its grade, 0 = K. *(chosen)*:
+#: TK (transitional kindergarten) is planned as K; 13 (a thirteenth year) as 12.
+K12_GRADES = {"KG": 0, "K": 0, "TK": 0, "13": 12} | {
+    code: n for n in range(1, 13) for code in (f"{n:02d}", str(n))
+}
+#: CEDS codes of learners the K-12 ILP does not cover: the row is rejected
+OUTSIDE_K12 = {
+    "IT": "infant/toddler",
+    "PR": "preschool",
+    "PK": "prekindergarten",
+    "PS": "postsecondary",
+}
+#: CEDS codes that name no grade: as a blank cell, the student's classes decide
+NOT_A_GRADE = {"UG": "ungraded", "OTHER": "other"}
+
+
+def parse_grades(text: str) -> int | None:
+    """A OneRoster `grades` cell ("09" or "09,10") -> the highest K-12 grade in it; None when it
+    names none (blank, UG, Other). A code outside K-12 alone, or an unknown code, is an error."""
+    outside: list[str] = []
+    found: list[int] = []
+    for code in split_multi(text):
+        key = code.upper()
+        if key in K12_GRADES:
+            found.append(K12_GRADES[key])
+        elif key in OUTSIDE_K12:
+            outside.append(f"grade {code!r} ({OUTSIDE_K12[key]}) is outside the K-12 ILP")
+        elif key not in NOT_A_GRADE:
+            raise ValueError(
+                f"unknown grade {code!r}: expected a CEDS code (KG, TK, 01-13, PK, UG, Other, ...)"
+            )
+    if found:
+        return max(found)
+    if outside:
+        raise ValueError(outside[0])
+    return None
+
+
 def parse_student_grade(text: str) -> int:
-    """KG/K -> 0, 01..12 -> 1..12. Several grades ("09,10") -> the highest. PK, TK, UG: error."""
-    s = text.strip()
-    if "," in s:
-        return max(parse_student_grade(g) for g in s.split(",") if g.strip())
-    try:
-        return parse_grade(s)
-    except ValueError:
-        raise ValueError(f"unknown grade {s!r}: expected KG/K or 01-12") from None
+    """A grade that must be stated (simple CSV, webhook): K/KG/TK -> 0, 1-12 (01-12), 13 -> 12;
+    several ("09,10") -> the highest. PK, UG and the like are errors."""
+    grade = parse_grades(text)
+    if grade is None:
+        raise ValueError(f"grade {text.strip()!r} names no grade: expected K or 1-12")
+    return grade
 
 
 def parse_staff_roles(text: str) -> list[Role]:

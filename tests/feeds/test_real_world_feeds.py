@@ -78,3 +78,38 @@ def test_day_first_dates_only_with_a_date_order(ilp_env, tmp_path) -> None:
     told = import_path(feed, date_order="dmy")
     assert told.rejected == 0
     assert steps_of("s-2")["welcome_note"].due == date(2026, 10, 18)  # starts 5 October
+
+
+def test_trimesters_12_plan_every_student_the_standard_allows(ilp_env) -> None:
+    result = import_path(FIXTURES / "trimesters-1.2", today=date(2026, 9, 1))
+    assert (result.new, result.rejected) == (4, 1)  # 5005 is PK
+    with session_scope() as session:
+        assert unplanned_enrollment_ids(session) == []
+    assert school_calendar("org-lvms")["quarters"] == [
+        ["2026-08-12", "2026-11-13"],
+        ["2026-11-16", "2027-02-26"],
+        ["2027-03-01", "2027-04-16"],
+        ["2027-04-19", "2027-05-28"],
+    ]
+    noah = steps_of("usr-stu-5004")  # starts 12-01, in Q2 (trimester 2)
+    assert "q1_note" not in noah and noah["q2_note"].required is False
+    assert noah["q3_note"].due == date(2027, 4, 16)
+    with get_engine().connect() as conn:
+        roles = dict(conn.execute(sa.text("SELECT source_id, roles FROM staff")).all())
+    assert set(roles) == {
+        "usr-tch-101",
+        "usr-tch-102",
+        "usr-tch-201",
+        "usr-cns-202",
+        "usr-prn-100",
+        "usr-adm-200",
+    }
+    again = import_path(FIXTURES / "trimesters-1.2", today=date(2026, 9, 1))
+    assert (again.new, again.changed, again.unchanged, again.withdrawn) == (0, 0, 4, 0)
+
+
+def test_semesters_only_with_empty_grades_plan(ilp_env) -> None:
+    result = import_path(FIXTURES / "semesters-1.1", today=date(2026, 9, 1))
+    assert (result.new, result.rejected) == (3, 1)  # u-s-4: classes name grades 9-10 and 12
+    assert school_calendar("s-prhs")["quarters"][1] == ["2026-10-19", "2026-12-18"]
+    assert steps_of("u-s-2")["graduation_plan"].due is not None  # grade 12 from Government

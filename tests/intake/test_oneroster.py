@@ -88,7 +88,6 @@ def test_quirky_rejections_exact() -> None:
         ("academicSessions.csv", 4, "endDate"),
         ("classes.csv", 4, "schoolSourcedId"),
         ("users.csv", 9, "grades"),
-        ("users.csv", 10, "grades"),
         ("users.csv", 11, "grades"),
         ("users.csv", 12, "metadata.ilp.startDate"),
         ("users.csv", 13, "orgSourcedIds"),
@@ -105,8 +104,11 @@ def test_quirky_rejections_exact() -> None:
     }
     assert len(feed.rejections) == len(got)
     reasons = {(r.file, r.line): r.reason for r in feed.rejections}
-    assert "unknown grade 'PK'" in reasons[("users.csv", 9)]
-    assert "unknown grade 'UG'" in reasons[("users.csv", 11)]
+    assert reasons[("users.csv", 9)] == "grade 'PK' (prekindergarten) is outside the K-12 ILP"
+    assert reasons[("users.csv", 11)] == (
+        "grades names no grade (blank, UG or Other) and no class of the student at 'sch-Q' "
+        "names one"
+    )
     assert "unknown school 'sch-ZZ'" in reasons[("users.csv", 13)]
     assert "duplicate sourcedId 's-ok' (first on line 6)" == reasons[("users.csv", 14)]
     assert reasons[("users.csv", 15)] == "missing required value"
@@ -125,7 +127,9 @@ def test_quirky_good_rows_go_through() -> None:
         "s-noenr@sch-R",
         "s-ok@sch-Q",
         "s-slash@sch-Q",
+        "s-tk@sch-Q",
     ]
+    assert e["s-tk@sch-Q"].grade == 0  # TK is planned as K
     ok = e["s-ok@sch-Q"]
     # ISO timestamp metadata; e3 + e4 teachers; returning=yes; EL upper case
     assert ok.start == date(2026, 9, 1) and ok.grade == 9 and ok.returning is True
