@@ -83,6 +83,7 @@ def _import(
         "changed": result.changed,
         "unchanged": result.unchanged,
         "withdrawn": result.withdrawn,
+        "skipped": result.skipped,
         "rejected": result.rejected,
         "planned": planned,
         "notes": notes,

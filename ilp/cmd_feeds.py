@@ -61,6 +61,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(
         f"feed run {summary['feed_run_id']}: {summary['new']} new, {summary['changed']} changed, "
         f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
+        f"{summary.get('skipped', 0)} skipped (deleted or disabled at first sight), "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
     for note, count in summary.get("notes", {}).items():

@@ -75,6 +75,8 @@ class _Ctx:
         self.tables: dict[str, Table] = {}
         self.class_grades: dict[str, frozenset[int]] = {}  # class -> K-12 grades it names
         self.orgs: dict[str, tuple[str, str]] = {}  # org -> (type, parent)
+        self.rejected_enrollments: set[str] = set()  # students with a rejected enrollment row
+        self.delta = False  # users.csv is a delta (manifest file.users,delta)
 
     def date(self, text: str) -> date:
         return parse_date(text, self.date_order)
@@ -150,6 +152,7 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
 
     feed = ParsedFeed(kind="oneroster-1.1", bulk=modes.get("users", "bulk") != "delta")
     feed.file_modes = modes
+    ctx.delta = not feed.bulk
 
     orgs, schools = _read_orgs(ctx, feed)
     _read_sessions(ctx, feed, orgs)
@@ -476,6 +479,10 @@ def _read_users(
         elif has_role_col and not roles_orgs and or_roles[0] not in KNOWN_ROLES:
             errors.append(("role", _unknown_role(or_roles[0])))
         deleted = row[i_status].strip().lower() == DELETED
+        if deleted and not (or_roles and or_roles[0]):
+            # a delta deletion often comes without its roles: withdraw it if it is a student
+            feed.withdrawn_ids.add(sid)
+            continue
         enabled_text = row[i_enabled].strip()
         enabled = True
         if enabled_text:
@@ -637,6 +644,8 @@ def _read_enrollments(
             for e in enrs:
                 by_school.setdefault(e[1], []).append(e)
         if not by_school:
+            if sid in ctx.rejected_enrollments:
+                continue  # its enrollment rows were rejected: no start date is invented
             if not uschools:
                 ctx.reject(
                     ufile,
@@ -698,6 +707,7 @@ def _read_enrollments(
                     returning=returning,
                     english_learner=el,
                     withdrawn=withdrawn or all_deleted or end is not None,
+                    gone=withdrawn or all_deleted,
                     teacher_ids=tuple(sorted(teachers)),
                     counselor_id=couns,
                     esl_teacher_id=esl,
@@ -740,12 +750,17 @@ def _scan_enrollments(
             continue  # the user's row was already rejected; don't report it twice
         errors: list[tuple[str, str]] = []
         role = row[i_role].strip().lower()
+        if user not in students and row[i_status].strip().lower() == DELETED:
+            continue  # deleting an enrollment of someone this feed does not plan: nothing to do
         if not role:
             errors.append(("role", MISSING))
         if not user:
             errors.append(("userSourcedId", MISSING))
         elif user not in known_users:
-            errors.append(("userSourcedId", f"unknown user {user!r}: {ctx.not_in('users.csv')}"))
+            why = ctx.not_in("users.csv")
+            if ctx.delta:
+                why += " (a delta: enrollments of users it does not list are not applied)"
+            errors.append(("userSourcedId", f"unknown user {user!r}: {why}"))
         elif role == "student" and user not in students:
             errors.append(("userSourcedId", f"user {user!r} is not a student in users.csv"))
         cls = row[i_class].strip()
@@ -786,6 +801,8 @@ def _scan_enrollments(
         if errors:
             for col, reason in errors:
                 reject(f, line, col, reason)
+            if role == "student" and user:
+                ctx.rejected_enrollments.add(user)  # nothing planned from this row
             continue
         deleted = class_deleted or row[i_status].strip().lower() == DELETED
         if role == "teacher":

@@ -105,6 +105,9 @@ class StudentEnrollmentRecord:
     source_file: str
     source_line: int
     teacher_email: str | None = None  # simple CSV / webhook only
+    #: the feed marks the student deleted or disabled (or every enrollment here deleted), not
+    #: merely ended: a student never stored is not created from such a record
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

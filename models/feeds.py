@@ -45,6 +45,7 @@ class FeedResult:
     changed: int = 0
     unchanged: int = 0
     withdrawn: int = 0
+    skipped: int = 0  # deleted or disabled at first sight: not created
     rejections: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
@@ -141,6 +142,7 @@ def apply_feed(
     result.rejections += _session_rejections(feed, no_calendar)
     staff_ids = _upsert_staff(session, feed, schools, now)
     records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
+    records = _skip_first_sight_departures(session, records, result)
     student_ids = _upsert_students(session, records, now)
     _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
@@ -172,6 +174,21 @@ def _school_known(
         )
     )
     return False
+
+
+def _skip_first_sight_departures(
+    session: Session, records: list[StudentEnrollmentRecord], result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student the feed first shows already deleted or disabled is not created: creating and
+    withdrawing them would only count missed steps."""
+    gone = [r for r in records if r.gone]
+    if not gone:
+        return records
+    t = Enrollment.__table__  # type: ignore[attr-defined]
+    stored = _ids_by_source(session, t, (r.source_id for r in gone), columns=("id",))
+    skip = {r.source_id for r in gone if r.source_id not in stored}
+    result.skipped += len(skip)
+    return [r for r in records if r.source_id not in skip]
 
 
 def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:

@@ -113,3 +113,19 @@ def test_semesters_only_with_empty_grades_plan(ilp_env) -> None:
     assert (result.new, result.rejected) == (3, 1)  # u-s-4: classes name grades 9-10 and 12
     assert school_calendar("s-prhs")["quarters"][1] == ["2026-10-19", "2026-12-18"]
     assert steps_of("u-s-2")["graduation_plan"].due is not None  # grade 12 from Government
+
+
+def test_delta_12_first_sight_deletions_and_rejected_enrollments(ilp_env) -> None:
+    import_path(FIXTURES / "trimesters-1.2", today=date(2026, 9, 1))
+    result = import_path(FIXTURES / "delta-1.2", today=date(2026, 11, 20))
+    assert (result.new, result.withdrawn, result.skipped, result.rejected) == (1, 1, 2, 2)
+    assert steps_of("usr-stu-5004")["synopsis"].status == "cancelled"  # deleted, no roles row
+    assert steps_of("usr-stu-5009")["welcome_note"].due == date(2026, 11, 29)
+    with get_engine().connect() as conn:
+        stored = set(conn.execute(sa.text("SELECT source_id FROM student")).scalars())
+    # deleted (5006) or disabled (5007) at first sight, or only a rejected enrollment (5008)
+    assert not {"usr-stu-5006", "usr-stu-5007", "usr-stu-5008"} & stored
+    assert {(r.file, r.line) for r in result.rejections} == {
+        ("enrollments.csv", 5),  # 2026-11-31
+        ("enrollments.csv", 7),  # a student the delta does not list
+    }
