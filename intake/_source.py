@@ -15,8 +15,9 @@ from typing import IO
 from .records import FeedError
 
 MAX_TOTAL_UNCOMPRESSED = 2 * 1024**3  # 2 GiB for the whole archive
-MAX_RATIO = 500  # per member, uncompressed / compressed, for members over 1 MiB
-_RATIO_FLOOR = 1024**2
+MAX_RATIO = 500  # per member, uncompressed / compressed, for members over 16 MiB
+# (a feed with one long repetitive cell compresses that well too: Table rejects its row instead)
+_RATIO_FLOOR = 16 * 1024**2
 MAX_CELL = 64 * 1024  # a longer cell rejects its row, not the file
 csv.field_size_limit(1 << 30)  # cells are measured by Table, not refused by the csv module
 

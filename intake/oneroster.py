@@ -98,7 +98,7 @@ class _Ctx:
         t = self.tables.get(name)
         if t is None or t.broken_line is None:
             return f"not in {name}"
-        return f"not in the readable rows of {t.file} (structural error on line {t.broken_line})"
+        return f"not among the rows of {t.file} that could be read (see line {t.broken_line})"
 
     def school_of(self, org: str, schools: set[str]) -> tuple[str, str | None]:
         """The school an org id stands for (a department counts as its school), or why none."""

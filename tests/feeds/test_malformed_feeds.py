@@ -53,3 +53,28 @@ def test_missing_header_column_overwrites_no_one(ilp_env, tmp_path) -> None:
     with get_engine().connect() as conn:
         family = conn.execute(sa.text("SELECT family_name FROM staff WHERE source_id='t-A1'"))
         assert family.scalar() == "Reyes"
+
+
+def test_one_huge_cell_in_a_zip_rejects_its_row_only(ilp_env, tmp_path) -> None:
+    import zipfile
+
+    def huge(lines: list[str]) -> list[str]:
+        lines[11] = lines[11].replace(",Kit,", "," + "k" * (1024 * 1024) + ",")  # s-2
+        return lines
+
+    folder = broken_copy(tmp_path, huge)
+    archive = tmp_path / "feed.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f.name)
+    result = import_path(archive)
+    assert [(r.file, r.line, r.column) for r in result.rejections] == [
+        ("users.csv", 12, "givenName"),
+        ("enrollments.csv", 7, "userSourcedId"),  # s-2's two class enrollments
+        ("enrollments.csv", 8, "userSourcedId"),
+    ]
+    assert result.rejections[0].reason == "cell longer than 64 KB (1048576 characters)"
+    assert result.rejections[1].reason == (
+        "unknown user 's-2': not among the rows of users.csv that could be read (see line 12)"
+    )
+    assert result.new == 3 and result.withdrawn == 0
