@@ -173,6 +173,10 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
     _read_enrollments(ctx, feed, classes, schools, students, known_users, rejected_users)
     feed.rejections = ctx.rejections
     feed.broken_files = ctx.broken_files()
+    if feed.broken_files and feed.bulk:
+        feed.notes["file(s) with rows refused unread: absence withdraws no one this run"] = len(
+            feed.broken_files
+        )
     return feed
 
 

@@ -147,3 +147,57 @@ def test_legit_multiline_cell_is_kept() -> None:
     feed = parse_oneroster(ONEROSTER / "quirky-1.1")
     assert feed.broken_files == {}
     assert any(e.given_name == "Mary\r\nAnn" for e in feed.enrollments)
+
+
+def test_quote_left_open_on_the_last_line(tmp_path: Path) -> None:
+    feed_dir = copy_clean(tmp_path)
+
+    def last(lines: list[str]) -> list[str]:
+        lines[-1] = lines[-1].replace(",Ned,", ',"Ned,')  # line 15: g-1, to end of file
+        return lines
+
+    edit_lines(feed_dir / "users.csv", last)
+    feed = parse_oneroster(feed_dir)
+    assert reasons(feed, "users.csv") == {15: "unterminated quote opened on line 15"}
+    assert len(feed.enrollments) == 4
+
+
+def test_stray_quote_in_a_crlf_file(tmp_path: Path) -> None:
+    feed_dir = copy_clean(tmp_path)
+    text = (feed_dir / "users.csv").read_text().replace(",Lu,", ',"Lu,')  # line 13: s-3
+    (feed_dir / "users.csv").write_bytes(text.replace("\n", "\r\n").encode())
+    feed = parse_oneroster(feed_dir)
+    assert reasons(feed, "users.csv") == {13: "unterminated quote opened on line 13"}
+    assert {e.student_source_id for e in feed.enrollments} == {"s-1", "s-2", "s-4"}
+    assert all(e.family_name and "\n" not in e.family_name for e in feed.enrollments)
+
+
+def test_open_quote_in_the_header_is_not_a_feed(tmp_path: Path) -> None:
+    import pytest
+
+    from intake.records import FeedError
+
+    feed_dir = copy_clean(tmp_path)
+    edit_lines(feed_dir / "users.csv", lambda lines: ['"' + lines[0], *lines[1:]])
+    with pytest.raises(FeedError, match="unterminated quote opened on line 1"):
+        parse_oneroster(feed_dir)
+
+
+def test_simple_csv_rows_that_do_not_fit(tmp_path: Path) -> None:
+    from intake.simple_csv import parse_simple_csv
+
+    path = tmp_path / "students.csv"
+    path.write_text(
+        "student_id,school_id,given_name,family_name,grade\n"
+        "s-1,sch-A,Jo,Lopez,3\n"
+        's-2,sch-A,"Kit,Mensah,4\n'
+        "s-3,sch-A,Lu,Tanaka,5,extra\n"
+        "s-4,sch-A,Mo,Walker,6\n"
+    )
+    feed = parse_simple_csv(path)
+    assert {(r.line, r.reason) for r in feed.rejections} == {
+        (3, "unterminated quote opened on line 3"),
+        (4, "row has 6 cells but the header has 5 columns"),
+    }
+    assert [e.student_source_id for e in feed.enrollments] == ["s-1", "s-4"]
+    assert feed.broken_files == {"students.csv": 3} and not feed.absence_withdraws
