@@ -192,13 +192,15 @@ def _skip_first_sight_departures(
 
 
 def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:
-    """The sessions at fault, once per line, for the schools left without a calendar."""
+    """The sessions at fault, once per line (a line the parse rejected is not counted twice),
+    for the schools left without a calendar."""
     out: dict[tuple[str, int], Rejection] = {}
-    for reason in no_calendar.values():
-        lines = getattr(reason, "lines", ())
-        for line in lines:
-            key = (reason.file, line)  # type: ignore[attr-defined]
-            out.setdefault(key, Rejection(*key, "startDate", str(reason)))
+    done = {(r.file, r.line) for r in feed.rejections}
+    for error in no_calendar.values():
+        for line in getattr(error, "lines", ()):
+            key = (error.file, line)
+            if key not in done:
+                out.setdefault(key, Rejection(*key, "startDate", str(error)))
     return list(out.values())
 
 
