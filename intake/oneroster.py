@@ -363,6 +363,14 @@ def _class_grade(ctx: _Ctx, enrollments: list[_Enr], school: str) -> tuple[int |
     return max(common), None
 
 
+def _no_role(ctx: _Ctx, from_roles_file: bool) -> str:
+    """Why a user has no role: missing, or its row in roles.csv was refused unread."""
+    t = ctx.tables.get("roles.csv")
+    if from_roles_file and t is not None and t.broken_line is not None:
+        return f"no role: {ctx.not_in('roles.csv')}"
+    return MISSING
+
+
 def _unknown_role(role: str) -> str:
     return f"unknown role {role!r}: expected a OneRoster role (teacher, student, principal, ...)"
 
@@ -479,7 +487,7 @@ def _read_users(
         if unknown:
             errors.append((org_col, f"unknown school {unknown[0]!r}: {ctx.not_in('orgs.csv')}"))
         if not or_roles or not or_roles[0]:
-            errors.append(("role", MISSING))
+            errors.append(("role", _no_role(ctx, user_roles is not None)))
         elif has_role_col and not roles_orgs and or_roles[0] not in KNOWN_ROLES:
             errors.append(("role", _unknown_role(or_roles[0])))
         deleted = row[i_status].strip().lower() == DELETED

@@ -201,3 +201,19 @@ def test_simple_csv_rows_that_do_not_fit(tmp_path: Path) -> None:
     }
     assert [e.student_source_id for e in feed.enrollments] == ["s-1", "s-4"]
     assert feed.broken_files == {"students.csv": 3} and not feed.absence_withdraws
+
+
+def test_user_whose_roles_row_was_refused(tmp_path: Path) -> None:
+    feed_dir = copy_clean(tmp_path, "clean-1.2")
+
+    def stray(lines: list[str]) -> list[str]:
+        lines[13] = lines[13] + ",surplus"  # line 14: s-3's student role
+        return lines
+
+    edit_lines(feed_dir / "roles.csv", stray)
+    feed = parse_oneroster(feed_dir)
+    assert reasons(feed, "roles.csv") == {14: "row has 11 cells but the header has 10 columns"}
+    assert reasons(feed, "users.csv")[13] == (
+        "no role: not among the rows of roles.csv that could be read (see line 14)"
+    )
+    assert feed.absence_withdraws is False
