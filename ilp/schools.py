@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
+from intake.values import parse_student_grade
 from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import policy_from_mapping
 from lifecycle.types import EnglishLearner
@@ -34,6 +35,7 @@ class SchoolConfig:
     default_english_learner: EnglishLearner | None = None
     default_start: date | None = None
     timezone: str | None = None
+    default_grade: int | None = None  # for a student whose feed row and classes name none
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,13 @@ def _read(path: Path) -> SchoolConfig:
         raise SchoolConfigError(f"{path}: {exc}") from None
     defaults = data.get("defaults") or {}
     el = defaults.get("english_learner")
+    grade = defaults.get("grade")
+    try:
+        default_grade = None if grade is None else parse_student_grade(str(grade))
+    except ValueError as exc:
+        raise SchoolConfigError(f"{path}: [defaults] grade: {exc}") from None
     return SchoolConfig(
+        default_grade=default_grade,
         calendar=calendar,
         policy=policy,
         default_returning=bool(defaults.get("returning", False)),

@@ -111,3 +111,14 @@ def test_org_that_is_not_a_school(tmp_path) -> None:
     feed = parse_oneroster(feed_dir)
     reasons = {r.reason for r in feed.rejections if r.file == "classes.csv"}
     assert reasons == {"org 'org-lvusd' is a district in orgs.csv, not a school"}
+
+
+def test_school_default_grade_when_no_class_names_one() -> None:
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1", default_grade={"sch-Q": 5}.get)
+    ug = next(e for e in feed.enrollments if e.student_source_id == "s-ug")
+    assert ug.grade == 5  # UG, no classes: the school's default
+    assert feed.notes["grade taken from the school's default"] == 1
+    assert not any(r.line == 11 and r.file == "users.csv" for r in feed.rejections)
+    # classes that disagree are not papered over by a default
+    sem = parse_oneroster(ONEROSTER / "semesters-1.1", default_grade=lambda school: 9)
+    assert "u-s-4" not in {e.student_source_id for e in sem.enrollments}
