@@ -86,7 +86,7 @@ def _import(
         "skipped": result.skipped,
         "rejected": result.rejected,
         "planned": planned,
-        "notes": notes,
+        "notes": {**notes, **result.notes},
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections

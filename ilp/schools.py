@@ -14,13 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
-from intake.values import parse_student_grade
 from lifecycle.calendar import calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import policy_from_mapping
-from lifecycle.types import EnglishLearner
-
-__all__ = ["SessionCalendarError", "calendar_from_sessions", "load_school_configs"]
+from lifecycle.types import EnglishLearner, parse_grade
 
 
 class SchoolConfigError(ValueError):
@@ -64,7 +60,7 @@ def _read(path: Path) -> SchoolConfig:
     el = defaults.get("english_learner")
     grade = defaults.get("grade")
     try:
-        default_grade = None if grade is None else parse_student_grade(str(grade))
+        default_grade = None if grade is None else parse_grade(str(grade))
     except ValueError as exc:
         raise SchoolConfigError(f"{path}: [defaults] grade: {exc}") from None
     return SchoolConfig(
@@ -89,22 +85,3 @@ def load_school_configs(directory: Path) -> SchoolConfigs:
             else:
                 by_school[path.stem] = config
     return SchoolConfigs(by_school, default)
-
-
-def calendar_from_sessions(
-    sessions: list[Any],
-    school_source_id: str,
-    fallback: SchoolConfig,
-    rejected_lines: list[int] | tuple[int, ...] = (),
-) -> dict[str, Any] | None:
-    """Quarters from the feed's sessions of any shape (`intake.calendars`), with the fallback's
-    time zone and holidays; None when the feed has none for the school. Raises
-    `SessionCalendarError` when its sessions cannot give a calendar."""
-    base = fallback.calendar or {}
-    return calendar_from_feed_sessions(
-        sessions,
-        school_source_id,
-        timezone=fallback.timezone or base.get("timezone") or "UTC",
-        holidays=base.get("holidays") or (),
-        rejected_lines=rejected_lines,
-    )

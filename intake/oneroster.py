@@ -7,7 +7,7 @@ See intake/README.md for the `metadata.ilp.*` columns read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, KeysView
+from collections.abc import KeysView
 from datetime import date
 from pathlib import Path
 
@@ -77,7 +77,6 @@ class _Ctx:
         self.orgs: dict[str, tuple[str, str]] = {}  # org -> (type, parent)
         self.rejected_enrollments: set[str] = set()  # students with a rejected enrollment row
         self.delta = False  # users.csv is a delta (manifest file.users,delta)
-        self.default_grade: Callable[[str], int | None] | None = None
 
     def date(self, text: str) -> date:
         return parse_date(text, self.date_order)
@@ -116,22 +115,14 @@ class _Ctx:
         return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
 
 
-def parse_oneroster(
-    path: str | Path,
-    *,
-    date_order: str | None = None,
-    default_grade: Callable[[str], int | None] | None = None,
-) -> ParsedFeed:
+def parse_oneroster(path: str | Path, *, date_order: str | None = None) -> ParsedFeed:
     """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder. `date_order`
     ("mdy" or "dmy") is how the feed writes slash dates; without it an ambiguous one is a row
-    error. `default_grade(school)` is the school's grade for a student whose row and classes
-    name none (the school's configuration: the parse itself reads no file)."""
+    error."""
     if date_order not in (None, *DATE_ORDERS):
         raise ValueError(f"date order {date_order!r}: expected one of {', '.join(DATE_ORDERS)}")
     with FeedSource(path) as src:
-        ctx = _Ctx(src, date_order)
-        ctx.default_grade = default_grade
-        return _parse(ctx)
+        return _parse(_Ctx(src, date_order))
 
 
 def _read_manifest(ctx: _Ctx) -> tuple[str | None, dict[str, str]]:
@@ -677,18 +668,17 @@ def _read_enrollments(
                 continue
             by_school = {s: [] for s in uschools}
         for school, lst in by_school.items():
-            school_grade = grade
+            school_grade, grade_unknown = grade, ""
             if school_grade is None:
                 school_grade, why = _class_grade(ctx, lst, school)
-                note = "grade taken from the student's classes"
-                named = any(ctx.class_grades.get(e[0]) for e in lst)
-                if school_grade is None and not named and ctx.default_grade is not None:
-                    school_grade = ctx.default_grade(school)
-                    note = "grade taken from the school's default"
-                if school_grade is None:
-                    ctx.reject(ufile, line, "grades", why or MISSING)
+                if school_grade is None and any(ctx.class_grades.get(e[0]) for e in lst):
+                    ctx.reject(ufile, line, "grades", why or MISSING)  # the classes disagree
                     continue
-                feed.notes[note] = feed.notes.get(note, 0) + 1
+                if school_grade is None:  # nothing names one: the school's default, if any
+                    school_grade, grade_unknown = 0, f"{ufile} line {line}: {why or MISSING}"
+                else:
+                    note = "grade taken from the student's classes"
+                    feed.notes[note] = feed.notes.get(note, 0) + 1
             teachers: set[str] = set()
             meta_start: date | None = None
             begin: date | None = None
@@ -732,6 +722,7 @@ def _read_enrollments(
                     english_learner=el,
                     withdrawn=withdrawn or all_deleted or end is not None,
                     gone=withdrawn or all_deleted,
+                    grade_unknown=grade_unknown,
                     teacher_ids=tuple(sorted(teachers)),
                     counselor_id=couns,
                     esl_teacher_id=esl,

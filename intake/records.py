@@ -108,6 +108,10 @@ class StudentEnrollmentRecord:
     #: the feed marks the student deleted or disabled (or every enrollment here deleted), not
     #: merely ended: a student never stored is not created from such a record
     gone: bool = False
+    #: non-empty when neither the row nor the student's classes name a grade (why, as a
+    #: rejection reason): `grade` is then a placeholder the store replaces with the school's
+    #: `[defaults] grade`, or rejects the row with this reason
+    grade_unknown: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ilp.schools import SchoolConfigs, SessionCalendarError, calendar_from_sessions
+from ilp.schools import SchoolConfig, SchoolConfigs
+from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
 from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
@@ -46,6 +47,7 @@ class FeedResult:
     unchanged: int = 0
     withdrawn: int = 0
     skipped: int = 0  # deleted or disabled at first sight: not created
+    notes: dict[str, int] = field(default_factory=dict)  # decisions made for the feed, counted
     rejections: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
@@ -143,6 +145,7 @@ def apply_feed(
     staff_ids = _upsert_staff(session, feed, schools, now)
     records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
     records = _skip_first_sight_departures(session, records, result)
+    records = _grades_left_to_the_school(records, configs, result)
     student_ids = _upsert_students(session, records, now)
     _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
@@ -191,6 +194,27 @@ def _skip_first_sight_departures(
     return [r for r in records if r.source_id not in skip]
 
 
+def _grades_left_to_the_school(
+    records: list[StudentEnrollmentRecord], configs: SchoolConfigs, result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student whose row and classes name no grade takes the school's `[defaults] grade`;
+    without one the row is rejected with the parser's reason."""
+    out = []
+    for r in records:
+        if r.grade_unknown:
+            grade = configs.for_school(r.school_source_id).default_grade
+            if grade is None:
+                result.rejections.append(
+                    Rejection(r.source_file, r.source_line, "grades", r.grade_unknown)
+                )
+                continue
+            r = replace(r, grade=grade, grade_unknown="")
+            note = "grade taken from the school's default"
+            result.notes[note] = result.notes.get(note, 0) + 1
+        out.append(r)
+    return out
+
+
 def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:
     """The sessions at fault, once per line (a line the parse rejected is not counted twice),
     for the schools left without a calendar."""
@@ -222,9 +246,7 @@ def _upsert_schools(
             calendar = config.calendar  # the school's own file wins
         else:
             try:
-                from_feed = calendar_from_sessions(
-                    feed.sessions, source_id, config, feed.rejected_session_lines
-                )
+                from_feed = _calendar_from_feed(feed, source_id, config)
             except SessionCalendarError as exc:
                 no_calendar[source_id] = exc  # type: ignore[assignment]
                 continue
@@ -273,6 +295,21 @@ def _upsert_schools(
                 )
     found = _ids_by_source(session, t, wanted)
     return {k: v for k, v in found.items() if k not in no_calendar}
+
+
+def _calendar_from_feed(
+    feed: ParsedFeed, school: str, config: SchoolConfig
+) -> dict[str, Any] | None:
+    """The calendar the feed's sessions give the school (`intake.calendars`), with the school
+    configuration's time zone and holidays; None when the feed has no sessions for it."""
+    base = config.calendar or {}
+    return calendar_from_feed_sessions(
+        feed.sessions,
+        school,
+        timezone=config.timezone or base.get("timezone") or "UTC",
+        holidays=base.get("holidays") or (),
+        rejected_lines=feed.rejected_session_lines,
+    )
 
 
 def _upsert_staff(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -24,17 +23,8 @@ def detect_and_parse(path: Path, date_order: str | None = None) -> ParsedFeed:
     if not path.exists():
         raise FeedError(f"{path}: no such file or folder")
     if path.is_dir() or path.suffix.lower() == ".zip":
-        return parse_oneroster(path, date_order=date_order, default_grade=_default_grade())
+        return parse_oneroster(path, date_order=date_order)
     return parse_simple_csv(path, date_order=date_order)
-
-
-def _default_grade() -> Callable[[str], int | None]:
-    """Each school's `[defaults] grade`, for students whose feed row and classes name none."""
-    from ilp.schools import load_school_configs
-    from ilp.settings import get_settings
-
-    configs = load_school_configs(get_settings().schools_dir)
-    return lambda school: configs.for_school(school).default_grade
 
 
 # A district feed holds 100k+ records: results and arguments go between tasks inside `quote`,

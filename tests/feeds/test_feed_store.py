@@ -103,16 +103,10 @@ def test_changed_start_replans_open_steps_and_keeps_completed(ilp_env, tmp_path)
     assert steps["q2_note"].required is False
 
 
-def test_bad_rows_are_reported_and_good_rows_land(ilp_env, tmp_path, monkeypatch) -> None:
+def test_bad_rows_are_reported_and_good_rows_land(school_files) -> None:
     # quirky-1.1 has a rejected session row: its schools plan on their own school files
-    config = tmp_path / "schools"
-    shutil.copytree(FIXTURES.parents[2] / "deployments" / "config" / "schools", config)
     for school in ("sch-Q", "sch-R"):
-        shutil.copy(config / "default.toml", config / f"{school}.toml")
-    monkeypatch.setenv("ILP_SCHOOLS_DIR", str(config))
-    from ilp.settings import get_settings
-
-    get_settings.cache_clear()
+        shutil.copy(school_files / "default.toml", school_files / f"{school}.toml")
     result = import_path(FIXTURES / "quirky-1.1")
     assert result.rejected > 0 and result.new > 0
     for r in result.rejections:

@@ -131,21 +131,23 @@ def test_delta_12_first_sight_deletions_and_rejected_enrollments(ilp_env) -> Non
     }
 
 
-def test_school_default_grade_from_its_school_file(ilp_env, tmp_path, monkeypatch) -> None:
+def test_school_default_grade_from_its_school_file(school_files, tmp_path) -> None:
     feed = tmp_path / "nogrades"
     shutil.copytree(FIXTURES / "trimesters-1.2", feed)
     for name in ("classes.csv", "courses.csv"):  # Kindergarten A and its course name no grade
         text = (feed / name).read_text().replace(",KG,", ",,")
         (feed / name).write_text(text)
-    config = tmp_path / "schools"
-    shutil.copytree(FIXTURES.parents[2] / "deployments" / "config" / "schools", config)
-    (config / "org-lves.toml").write_text('[defaults]\ngrade = "K"\n')
-    monkeypatch.setenv("ILP_SCHOOLS_DIR", str(config))
-    from ilp.settings import get_settings
-
-    get_settings.cache_clear()
+    without = import_path(feed, today=date(2026, 9, 1))
+    reasons = {(r.file, r.line, r.column): r.reason for r in without.rejections}
+    assert reasons[("enrollments.csv", 8, "grades")] == (
+        "users.csv line 11: grades names no grade (blank, UG or Other) and no class of the "
+        "student at 'org-lves' names one"
+    )
+    assert without.new == 3
+    (school_files / "org-lves.toml").write_text('[defaults]\ngrade = "K"\n')
     result = import_path(feed, today=date(2026, 9, 1))
-    assert (result.new, result.rejected) == (4, 1)
+    assert (result.new, result.rejected) == (1, 1)  # 5005 (PK) still rejected
+    assert result.notes == {"grade taken from the school's default": 1}
     with get_engine().connect() as conn:
         grade = conn.execute(sa.text("SELECT grade FROM student WHERE source_id='usr-stu-5002'"))
         assert grade.scalar() == 0

@@ -88,7 +88,6 @@ def test_quirky_rejections_exact() -> None:
         ("academicSessions.csv", 4, "endDate"),
         ("classes.csv", 4, "schoolSourcedId"),
         ("users.csv", 9, "grades"),
-        ("users.csv", 11, "grades"),
         ("users.csv", 12, "metadata.ilp.startDate"),
         ("users.csv", 13, "orgSourcedIds"),
         ("users.csv", 14, "sourcedId"),
@@ -105,9 +104,11 @@ def test_quirky_rejections_exact() -> None:
     assert len(feed.rejections) == len(got)
     reasons = {(r.file, r.line): r.reason for r in feed.rejections}
     assert reasons[("users.csv", 9)] == "grade 'PK' (prekindergarten) is outside the K-12 ILP"
-    assert reasons[("users.csv", 11)] == (
-        "grades names no grade (blank, UG or Other) and no class of the student at 'sch-Q' "
-        "names one"
+    # UG with no class naming a grade: left to the school's default grade (the store decides)
+    ug = by_id(feed)["s-ug@sch-Q"]
+    assert ug.grade_unknown == (
+        "users.csv line 11: grades names no grade (blank, UG or Other) and no class of the "
+        "student at 'sch-Q' names one"
     )
     assert "unknown school 'sch-ZZ'" in reasons[("users.csv", 13)]
     assert "duplicate sourcedId 's-ok' (first on line 6)" == reasons[("users.csv", 14)]
@@ -128,6 +129,7 @@ def test_quirky_good_rows_go_through() -> None:
         "s-ok@sch-Q",
         "s-slash@sch-Q",
         "s-tk@sch-Q",
+        "s-ug@sch-Q",
     ]
     assert e["s-tk@sch-Q"].grade == 0  # TK is planned as K
     ok = e["s-ok@sch-Q"]

@@ -113,12 +113,12 @@ def test_org_that_is_not_a_school(tmp_path) -> None:
     assert reasons == {"org 'org-lvusd' is a district in orgs.csv, not a school"}
 
 
-def test_school_default_grade_when_no_class_names_one() -> None:
-    feed = parse_oneroster(ONEROSTER / "quirky-1.1", default_grade={"sch-Q": 5}.get)
+def test_grade_left_to_the_school_only_when_no_class_names_one() -> None:
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
     ug = next(e for e in feed.enrollments if e.student_source_id == "s-ug")
-    assert ug.grade == 5  # UG, no classes: the school's default
-    assert feed.notes["grade taken from the school's default"] == 1
+    assert ug.grade_unknown.startswith("users.csv line 11: grades names no grade (blank, UG")
     assert not any(r.line == 11 and r.file == "users.csv" for r in feed.rejections)
-    # classes that disagree are not papered over by a default
-    sem = parse_oneroster(ONEROSTER / "semesters-1.1", default_grade=lambda school: 9)
+    # classes that disagree are rejected here: a school default would paper over them
+    sem = parse_oneroster(ONEROSTER / "semesters-1.1")
     assert "u-s-4" not in {e.student_source_id for e in sem.enrollments}
+    assert all(not e.grade_unknown for e in sem.enrollments)
