@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
-from models.planning import unplanned_enrollment_ids
 
 from models.db import get_engine, session_scope
+from services.planning import unplanned_enrollment_ids
 from tests.feeds.helpers import import_path, steps_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
