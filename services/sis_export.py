@@ -71,12 +71,11 @@ def _rows(
     limit: int | None,
 ) -> list[NoteRow]:
     query = (
-        select(Note, Step, Student, School, Staff)
+        select(Note, Step, Student, School)
         .join(Step, col(Step.id) == Note.step_id)
         .join(Enrollment, col(Enrollment.id) == Step.enrollment_id)
         .join(Student, col(Student.id) == Enrollment.student_id)
         .join(School, col(School.id) == Enrollment.school_id)
-        .outerjoin(Staff, col(Staff.id) == Note.author_staff_id)
         .where(
             col(Note.id) > after_id,
             col(Note.kind).in_([k.value for k in EXPORTED_KINDS]),
@@ -91,8 +90,12 @@ def _rows(
         query = query.where(col(Step.completed_on) >= since)
     if limit:
         query = query.limit(limit)
+    found = list(session.exec(query))
+    author_ids = {n.author_staff_id for n, *_ in found if n.author_staff_id is not None}
+    authors = {a.id: a for a in session.exec(select(Staff).where(col(Staff.id).in_(author_ids)))}
     rows = []
-    for note, step, student, sch, author in session.exec(query):
+    for note, step, student, sch in found:
+        author = authors.get(note.author_staff_id)
         template = template_name(note.kind, note.variant)
         if template is None:  # pragma: no cover - EXPORTED_KINDS all have one
             continue
