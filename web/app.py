@@ -10,6 +10,8 @@
     GET|HEAD /report/{token}  the compliance report (web/report.py): coordinators, principals
                           and RVPs, with a "report" token from `ilp report --link STAFF_ID`
     GET|HEAD /static/app.css
+    GET|HEAD|POST /ilp/{token}  the EL ILP form and versions / the parent copy (web/documents.py),
+                          from a complete link of an el_ilp, el_ilp_review or parent_copy step
     POST     /enrollments from web/webhook.py, when that module exists
 
 The token in the URL path is the only credential: forms carry it in their action URL and use no
@@ -166,6 +168,9 @@ def create_app(
     from web.report import router as report_router  # GET /report/{token}: web/report.py
 
     app.include_router(report_router)
+    from web.documents import router as documents_router  # /ilp/{token}: EL ILP, parent copy
+
+    app.include_router(documents_router)
 
     try:
         from web.webhook import router as webhook_router
