@@ -66,7 +66,12 @@ GRADUATION_QUESTIONS = (
 )
 ATTEMPT_NOTES = Question("notes", "Notes", required=False, max_chars=MAX_NOTES_CHARS)
 QUARTER_KINDS = (StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE)
-CONFIRM_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW, StepKind.PARENT_COPY)
+CONFIRM_KINDS = (
+    StepKind.EL_ILP,
+    StepKind.EL_ILP_REVIEW,
+    StepKind.PARENT_COPY,
+    StepKind.EL_ILP_NOTICE,  # "I have read the updated ILP"
+)
 REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
 
 

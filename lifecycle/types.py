@@ -18,6 +18,12 @@ class StepKind(StrEnum):
     EL_ILP = "el_ilp"
     EL_ILP_REVIEW = "el_ilp_review"
     PARENT_COPY = "parent_copy"
+    # Not planned: services/el_ilp.py adds one per collaborator when an EL ILP version is saved.
+    EL_ILP_NOTICE = "el_ilp_notice"
+
+
+# Steps services add outside the planner; re-planning neither plans nor cancels them.
+UNPLANNED_KINDS = frozenset({StepKind.EL_ILP_NOTICE})
 
 
 class Role(StrEnum):

@@ -9,20 +9,23 @@ step are one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from lifecycle.el_ilp import ElIlpContent, content_of, read_el_ilp
+from lifecycle.escalation import current_window
 from lifecycle.forms import REPLAN_KINDS, InvalidAnswer
-from lifecycle.types import StepKind
+from lifecycle.types import Escalation, Role, StepKind
 from models.documents import ElIlpVersion
-from models.tables import Note
+from models.tables import Assignment, Note, Staff, Step, escalations_to_json
 from services.actions import (
     ActionOutcome,
     Actor,
     InvalidInput,
+    StepContext,
     _audit,
     _begin,
     _done,
@@ -30,6 +33,11 @@ from services.actions import (
     snapshot,
 )
 from services.planning import plan_enrollments
+
+# Who is told of a new version: the student's general-education teachers and counselor.
+COLLABORATOR_ROLES = (Role.TEACHER, Role.COUNSELOR)
+NOTICES_PER_VERSION = 100  # seq = version * 100 + n keeps (enrollment, kind, seq) unique
+NOTICE_DAYS = timedelta(days=7)  # the notice's nominal due date (it never escalates)
 
 
 def versions(session: Session, student_id: int) -> list[ElIlpVersion]:
@@ -101,7 +109,13 @@ def save_version(
     session.add(note)
     session.flush()
     replanned = plan_enrollments(session, [ctx.enrollment.id or 0], now=actor.now)
-    after = snapshot(step) | {"note_id": note.id, "el_ilp_version": number, "version_id": row.id}
+    told = tell_collaborators(session, ctx, number, actor)
+    after = snapshot(step) | {
+        "note_id": note.id,
+        "el_ilp_version": number,
+        "version_id": row.id,
+        "collaborators_told": told,
+    }
     audit_id = _audit(session, ctx, actor, "step.completed", before, after)
     return _done(
         ctx,
@@ -113,6 +127,53 @@ def save_version(
         completed=True,
         replanned=replanned,
     )
+
+
+def tell_collaborators(session: Session, ctx: StepContext, version: int, actor: Actor) -> list[int]:
+    """One `el_ilp_notice` step per general-education teacher and counselor of the student, so
+    their next digest says the ILP changed and links to it (ILP_RULES: "Each completed update
+    notifies the student's general-education teachers and counselor"). Returns their staff ids.
+
+    The notice rides the sweep like any step: one rung, to its owner only, at the current
+    sending window; it never escalates. Reading it ("I have read it") completes it.
+    """
+    student_id = int(ctx.student.id or 0)
+    rows = session.exec(
+        select(Assignment, Staff)
+        .join(Staff, col(Staff.id) == Assignment.staff_id)
+        .where(
+            Assignment.student_id == student_id,
+            col(Assignment.role).in_([r.value for r in COLLABORATOR_ROLES]),
+            Staff.active == True,  # noqa: E712 - SQL comparison
+        )
+        .order_by(col(Assignment.role), col(Staff.id))
+    ).all()
+    today = ctx.local_today(actor.now)
+    window = current_window(actor.now, ctx.calendar, ctx.policy)
+    told: list[int] = []
+    for index, (assignment, staff) in enumerate(rows[:NOTICES_PER_VERSION]):
+        if staff.id == actor.staff_id or staff.id in told:
+            continue
+        role = Role(assignment.role)
+        session.add(
+            Step(
+                enrollment_id=int(ctx.enrollment.id or 0),
+                kind=StepKind.EL_ILP_NOTICE,
+                seq=version * NOTICES_PER_VERSION + index,
+                due=today + NOTICE_DAYS,
+                required=False,
+                owner_role=role,
+                owner_staff_id=staff.id,
+                opens=today,
+                escalation_schedule=escalations_to_json([Escalation(0, window, (role,))]),
+                next_action_at=window,
+                created_at=actor.now,
+                updated_at=actor.now,
+            )
+        )
+        told.append(int(staff.id or 0))
+    session.flush()
+    return told
 
 
 def _columns(content: ElIlpContent) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from config.schools import school_rules
 from lifecycle.planner import plan_enrollment, plan_key, validate
 from lifecycle.students import student_ref
 from lifecycle.types import (
+    UNPLANNED_KINDS,
     CompletedStep,
     PlannedStep,
     Role,
@@ -140,6 +141,7 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
                         required=s.required,
                     )
                     for s in completed
+                    if StepKind(s.kind) not in UNPLANNED_KINDS
                 ),
                 key=lambda c: (c.kind.value, c.seq),
             )
@@ -284,7 +286,8 @@ def _diff(
             batch.updates.append(_update(stored, values, batch.now))
     for st in current:
         key = (StepKind(st.kind), st.seq)
-        if key not in planned_keys and st.status == StepStatus.OPEN.value:
+        unplanned = key[0] in UNPLANNED_KINDS  # added by services, not the planner
+        if key not in planned_keys and st.status == StepStatus.OPEN.value and not unplanned:
             batch.cancels.append(st.id)
 
 

@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 EL_KINDS = (StepKind.EL_ILP.value, StepKind.EL_ILP_REVIEW.value)
-DOCUMENT_KINDS = (*EL_KINDS, StepKind.PARENT_COPY.value)
+NOTICE_KIND = StepKind.EL_ILP_NOTICE.value
+DOCUMENT_KINDS = (*EL_KINDS, StepKind.PARENT_COPY.value, NOTICE_KIND)
 MAX_FORM_FIELDS = 32
 MAX_FORM_BYTES = 128 * 1024
 
@@ -147,6 +148,21 @@ def _el_page(
     }
 
 
+def _notice_page(
+    session: Session, ctx: actions.StepContext, card: views.StepView
+) -> dict[str, Any]:
+    row = el_ilp.latest(session, int(ctx.student.id or 0))
+    return {
+        "template": "notice.html.j2",
+        "title": f"ILP updated: {card.student_ref}",
+        "current": el_ilp.content(row) if row else None,
+        "current_version": row.version if row else None,
+        "field_labels": FIELD_LABELS,
+        "text_questions": TEXT_QUESTIONS,
+        "language_name": language_name,
+    }
+
+
 def _copy_page(
     session: Session,
     ctx: actions.StepContext,
@@ -197,6 +213,8 @@ def _page(
         card = views.step_view(session, ctx, now)
         if str(ctx.step.kind) in EL_KINDS:
             context = _el_page(request, session, ctx, card, token, values or {}, errors or {})
+        elif str(ctx.step.kind) == NOTICE_KIND:
+            context = _notice_page(session, ctx, card)
         else:
             context = _copy_page(session, ctx, card, values or {}, errors or {})
         session.rollback()  # a GET never writes
@@ -277,6 +295,8 @@ def _act(request: Request, token: str, form: dict[str, str]) -> Response:
             step_id = int(ctx.step.id or 0)
             if str(ctx.step.kind) in EL_KINDS:
                 outcome = el_ilp.save_version(session, step_id, actor, form)
+            elif str(ctx.step.kind) == NOTICE_KIND:
+                outcome = actions.complete(session, step_id, actor, {"confirm": "yes"})
             else:
                 url = parent_copy.parent_copy_url(config.settings.sink_port)
                 outcome = parent_copy.hand_over(session, step_id, actor, form, url_template=url)

@@ -1,5 +1,6 @@
-"""Chromium against a real server: the ESL teacher updates the EL ILP from the step's link, then
-the coordinator checks the parent copy PDF and records it handed over."""
+"""Chromium against a real server: the ESL teacher updates the EL ILP from the step's link; the
+collaborators' next digests carry the notice and its link opens the ILP; the coordinator checks
+the parent copy PDF and records it handed over."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import select
 
-from models.db import session_scope
+from models.db import session_factory, session_scope
 from models.documents import ElIlpVersion, ParentCopy
+from services.sweep import run_sweep
 from tests.documents.helpers import EL_FORM, save
+from tests.documents.test_collaborators import LABEL, capture, item_link, notices
 from tests.system import missing
 from tests.web.conftest import ARTIFACTS, NOW, Clock, LiveServer, World
 
@@ -74,6 +77,22 @@ def test_browser_updates_the_el_ilp_and_hands_over_the_parent_copy(
     with session_scope(world.url) as s:
         rows = list(s.exec(select(ElIlpVersion).order_by(ElIlpVersion.version)))  # type: ignore[arg-type]
     assert [(r.version, r.reading) for r in rows] == [(1, "1.8"), (2, "2.4")]
+
+    # The next sweep: each teacher's and the counselor's digest carries the notice, and its
+    # link opens the current ILP for them to use in class.
+    sender = capture(world, live.base_url)
+    run_sweep(session_factory(world.url), clock.now + timedelta(minutes=5), sender)
+    told = {n.owner_staff_id for n in notices(world) if n.seq >= 200}  # version 2's notices
+    assert told and told <= set(sender.sent)
+    teacher = sorted(told)[0]
+    digest = "\n".join(sender.sent[teacher])
+    assert LABEL in digest
+    page.goto(item_link(digest, LABEL, "Complete"))
+    page.get_by_role("link", name="Read the ILP").click()
+    assert "Partner reading twice a week" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "el_ilp_notice.png"), full_page=True)
+    page.get_by_role("button", name="I have read it").click()
+    page.wait_for_selector("text=Completed")
 
     # The coordinator: the parent copy of version 2, checked, then printed and handed over.
     copy_step = world.step("parent_copy")

@@ -64,7 +64,7 @@ def test_el_ilp_link_opens_the_form_and_saving_makes_versions_and_a_diff(
     assert 'class="added"><span class="mark">+</span> Partner reading' in diff.text
     changed = diff.text.split('id="diff"')[1]
     assert "<h3>Reading</h3>" in changed and "<h3>Goals</h3>" not in changed
-    assert "The current EL ILP (version 2)" in diff.text  # the step is done: read mode
+    assert "The current ILP (version 2)" in diff.text  # the step is done: read mode
     with session_scope(world.url) as s:
         assert [v.version for v in s.exec(select(ElIlpVersion))] == [1, 2]
 
