@@ -14,7 +14,10 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
+from lifecycle.calendar import SchoolCalendar, nth_school_day
 from lifecycle.forms import InvalidAnswer, Question, answer
+from lifecycle.policy import SchoolPolicy
+from lifecycle.types import Escalation, Role
 
 DOMAINS = ("listening", "speaking", "reading", "writing")
 # A proficiency level as the state's assessment reports it (e.g. WIDA ACCESS 1.0-6.0).
@@ -186,3 +189,43 @@ def content_of(row: Any) -> ElIlpContent:
 
 def language_name(code: str, languages: Sequence[tuple[str, str]] = PARENT_LANGUAGES) -> str:
     return dict(languages).get(code, code)
+
+
+# --- teacher input before a review ---------------------------------------------------------
+
+TEACHER_INPUT_SCHOOL_DAYS = 5  # default; a school's policy may set teacher_input_school_days
+
+
+def teacher_input_days(policy_mapping: Mapping[str, Any] | None) -> int:
+    """How many school days before a review the teachers' input is due (school policy)."""
+    raw = (policy_mapping or {}).get("teacher_input_school_days", TEACHER_INPUT_SCHOOL_DAYS)
+    days = int(raw)
+    if not 1 <= days <= 30:
+        raise ValueError("teacher_input_school_days must be between 1 and 30")
+    return days
+
+
+def teacher_input_ladder(
+    review_due: date,
+    today: date,
+    owner: Role,
+    days: int,
+    calendar: SchoolCalendar,
+    policy: SchoolPolicy,
+) -> tuple[date, tuple[Escalation, ...]]:
+    """(due, rungs) of one teacher's input request: due `days` school days before the review
+    (today at the earliest); a reminder 3 school days before, one on the due date, then the
+    ESL teacher hears of it 2 school days after. Never the coordinator, principal or RVP."""
+    due = max(nth_school_day(calendar, review_due, -days), today)
+    at = [
+        (0, max(nth_school_day(calendar, due, -3), today), (owner,)),
+        (1, due, (owner,)),
+        (2, nth_school_day(calendar, due, 2), (owner, Role.ESL_TEACHER)),
+    ]
+    rungs: list[Escalation] = []
+    for level, day, roles in at:
+        moment = calendar.local_instant(calendar.next_school_day(day), policy.window_start)
+        if rungs and moment <= rungs[-1].at:
+            rungs.pop()  # rungs on the same day collapse into the higher one
+        rungs.append(Escalation(level, moment, roles))
+    return due, tuple(rungs)

@@ -55,6 +55,12 @@ SYNOPSIS_QUESTIONS = (
 WELCOME_NOTE_QUESTIONS = (
     Question("note", "Welcome note (what you shared and agreed)", required=False),
 )
+# Teacher input before an EL ILP review (seed 002: "Teacher input should be gathered regularly").
+TEACHER_INPUT_QUESTIONS = (
+    Question("works", "What works for this student in your class"),
+    Question("does_not_work", "What does not work"),
+    Question("suggestions", "Strategies you suggest for the ILP", required=False),
+)
 EL_QUESTIONS = (Question("summary", "Short summary of the update (optional)", required=False),)
 GRADUATION_QUESTIONS = (
     Question(
@@ -82,6 +88,8 @@ def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
         return QUARTER_QUESTIONS
     if kind is StepKind.SYNOPSIS:
         return SYNOPSIS_QUESTIONS
+    if kind is StepKind.TEACHER_INPUT:
+        return TEACHER_INPUT_QUESTIONS
     if kind is StepKind.WELCOME_NOTE:
         return WELCOME_NOTE_QUESTIONS
     if kind is StepKind.GRADUATION_PLAN:
@@ -170,7 +178,7 @@ def read_completion(
 ) -> Completion:
     """Check a completion form for any kind but the welcome call (which logs attempts)."""
     kind = StepKind(kind)
-    if kind in QUARTER_KINDS or kind is StepKind.SYNOPSIS:
+    if kind in QUARTER_KINDS or kind in (StepKind.SYNOPSIS, StepKind.TEACHER_INPUT):
         return Completion(answers(form, questions_for(kind)))
     if kind is StepKind.WELCOME_NOTE:
         return _welcome_note(form, failed_attempts, min_attempts)

@@ -20,10 +20,12 @@ class StepKind(StrEnum):
     PARENT_COPY = "parent_copy"
     # Not planned: services/el_ilp.py adds one per collaborator when an EL ILP version is saved.
     EL_ILP_NOTICE = "el_ilp_notice"
+    # Not planned: a teacher's input before an EL ILP review (services/el_ilp.py).
+    TEACHER_INPUT = "teacher_input"
 
 
 # Steps services add outside the planner; re-planning neither plans nor cancels them.
-UNPLANNED_KINDS = frozenset({StepKind.EL_ILP_NOTICE})
+UNPLANNED_KINDS = frozenset({StepKind.EL_ILP_NOTICE, StepKind.TEACHER_INPUT})
 
 
 class Role(StrEnum):

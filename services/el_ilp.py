@@ -15,10 +15,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from lifecycle.el_ilp import ElIlpContent, content_of, read_el_ilp
+from lifecycle.el_ilp import (
+    ElIlpContent,
+    content_of,
+    read_el_ilp,
+    teacher_input_days,
+    teacher_input_ladder,
+)
 from lifecycle.escalation import current_window
 from lifecycle.forms import REPLAN_KINDS, InvalidAnswer
-from lifecycle.types import Escalation, Role, StepKind
+from lifecycle.types import Escalation, Role, StepKind, StepStatus
 from models.documents import ElIlpVersion
 from models.tables import Assignment, Note, Staff, Step, escalations_to_json
 from services.actions import (
@@ -110,11 +116,13 @@ def save_version(
     session.flush()
     replanned = plan_enrollments(session, [ctx.enrollment.id or 0], now=actor.now)
     told = tell_collaborators(session, ctx, number, actor)
+    asked = request_teacher_input(session, ctx, actor)
     after = snapshot(step) | {
         "note_id": note.id,
         "el_ilp_version": number,
         "version_id": row.id,
         "collaborators_told": told,
+        "teacher_input_requested": asked,
     }
     audit_id = _audit(session, ctx, actor, "step.completed", before, after)
     return _done(
@@ -138,23 +146,13 @@ def tell_collaborators(session: Session, ctx: StepContext, version: int, actor: 
     sending window; it never escalates. Reading it ("I have read it") completes it.
     """
     student_id = int(ctx.student.id or 0)
-    rows = session.exec(
-        select(Assignment, Staff)
-        .join(Staff, col(Staff.id) == Assignment.staff_id)
-        .where(
-            Assignment.student_id == student_id,
-            col(Assignment.role).in_([r.value for r in COLLABORATOR_ROLES]),
-            Staff.active == True,  # noqa: E712 - SQL comparison
-        )
-        .order_by(col(Assignment.role), col(Staff.id))
-    ).all()
     today = ctx.local_today(actor.now)
     window = current_window(actor.now, ctx.calendar, ctx.policy)
     told: list[int] = []
-    for index, (assignment, staff) in enumerate(rows[:NOTICES_PER_VERSION]):
+    rows = _collaborators(session, student_id)
+    for index, (role, staff) in enumerate(rows[:NOTICES_PER_VERSION]):
         if staff.id == actor.staff_id or staff.id in told:
             continue
-        role = Role(assignment.role)
         session.add(
             Step(
                 enrollment_id=int(ctx.enrollment.id or 0),
@@ -174,6 +172,110 @@ def tell_collaborators(session: Session, ctx: StepContext, version: int, actor: 
         told.append(int(staff.id or 0))
     session.flush()
     return told
+
+
+def _collaborators(session: Session, student_id: int) -> list[tuple[Role, Staff]]:
+    rows = session.exec(
+        select(Assignment, Staff)
+        .join(Staff, col(Staff.id) == Assignment.staff_id)
+        .where(
+            Assignment.student_id == student_id,
+            col(Assignment.role).in_([r.value for r in COLLABORATOR_ROLES]),
+            Staff.active == True,  # noqa: E712 - SQL comparison
+        )
+        .order_by(col(Assignment.role), col(Staff.id))
+    ).all()
+    return [(Role(a.role), staff) for a, staff in rows]
+
+
+def next_review(session: Session, enrollment_id: int) -> Step | None:
+    """The enrollment's open EL ILP review (the one the next version will complete)."""
+    return session.exec(
+        select(Step)
+        .where(
+            Step.enrollment_id == enrollment_id,
+            Step.kind == StepKind.EL_ILP_REVIEW,
+            Step.status == StepStatus.OPEN,
+        )
+        .order_by(col(Step.seq))
+    ).first()
+
+
+def request_teacher_input(session: Session, ctx: StepContext, actor: Actor) -> list[int]:
+    """One `teacher_input` step per teacher and counselor for the next review, due the school's
+    `teacher_input_school_days` (default 5) school days before it. Their ladder names only the
+    owner and, once overdue, the ESL teacher. Asked once per review; returns the staff ids."""
+    review = next_review(session, int(ctx.enrollment.id or 0))
+    base = review.seq * NOTICES_PER_VERSION if review is not None else -1
+    # The review they were for is done: its unanswered requests stop reminding anyone.
+    for stale in session.exec(
+        select(Step).where(
+            Step.enrollment_id == ctx.enrollment.id,
+            Step.kind == StepKind.TEACHER_INPUT,
+            Step.status == StepStatus.OPEN,
+            (col(Step.seq) < base) | (col(Step.seq) >= base + NOTICES_PER_VERSION),
+        )
+    ):
+        stale.status = StepStatus.CANCELLED
+        stale.next_action_at = None
+        stale.updated_at = actor.now
+        session.add(stale)
+    if review is None:
+        return []
+    exists = session.exec(
+        select(Step.id).where(
+            Step.enrollment_id == ctx.enrollment.id,
+            Step.kind == StepKind.TEACHER_INPUT,
+            col(Step.seq) >= base,
+            col(Step.seq) < base + NOTICES_PER_VERSION,
+        )
+    ).first()
+    if exists is not None:
+        return []
+    days = teacher_input_days(ctx.school.policy)
+    today = ctx.local_today(actor.now)
+    asked: list[int] = []
+    collaborators = _collaborators(session, int(ctx.student.id or 0))
+    for index, (role, staff) in enumerate(collaborators[:NOTICES_PER_VERSION]):
+        if staff.id in asked:
+            continue
+        due, rungs = teacher_input_ladder(review.due, today, role, days, ctx.calendar, ctx.policy)
+        session.add(
+            Step(
+                enrollment_id=int(ctx.enrollment.id or 0),
+                kind=StepKind.TEACHER_INPUT,
+                seq=base + index,
+                due=due,
+                required=False,
+                owner_role=role,
+                owner_staff_id=staff.id,
+                opens=today,
+                escalation_schedule=escalations_to_json(rungs),
+                next_action_at=rungs[0].at if rungs else None,
+                created_at=actor.now,
+                updated_at=actor.now,
+            )
+        )
+        asked.append(int(staff.id or 0))
+    session.flush()
+    return asked
+
+
+def teacher_input_for(session: Session, review: Step) -> list[tuple[Note, Staff | None]]:
+    """The answers teachers gave for this review (shown on the ESL teacher's form)."""
+    base = review.seq * NOTICES_PER_VERSION
+    rows = session.exec(
+        select(Note, Step)
+        .join(Step, col(Step.id) == Note.step_id)
+        .where(
+            Step.enrollment_id == review.enrollment_id,
+            Step.kind == StepKind.TEACHER_INPUT,
+            col(Step.seq) >= base,
+            col(Step.seq) < base + NOTICES_PER_VERSION,
+        )
+        .order_by(col(Note.id))
+    ).all()
+    return [(note, session.get(Staff, note.author_staff_id or 0)) for note, _ in rows]
 
 
 def _columns(content: ElIlpContent) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from lifecycle.el_ilp import (
     language_name,
     line_diff,
 )
+from lifecycle.forms import TEACHER_INPUT_QUESTIONS
 from lifecycle.types import StepKind
 from models.db import session_scope
 from models.tables import Staff
@@ -129,7 +130,22 @@ def _el_page(
         for r in reversed(rows)
     ]
     current = el_ilp.content(rows[-1]) if rows else None
+    teacher_input = []
+    if str(ctx.step.kind) == StepKind.EL_ILP_REVIEW.value:
+        for note, author in el_ilp.teacher_input_for(session, ctx.step):
+            answers = note.answers or {}
+            teacher_input.append(
+                {
+                    "by": f"{author.given_name} {author.family_name}" if author else "",
+                    "answers": [
+                        (q.label, answers[q.key])
+                        for q in TEACHER_INPUT_QUESTIONS
+                        if answers.get(q.key)
+                    ],
+                }
+            )
     return {
+        "teacher_input": teacher_input,
         "template": "el_ilp.html.j2",
         "title": f"EL ILP: {card.student_ref}",
         "history": history,
