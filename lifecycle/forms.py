@@ -81,9 +81,14 @@ CONFIRM_KINDS = (
 REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
 
 
-def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
-    """The text fields the completion form of this kind of step shows."""
+def questions_for(
+    kind: StepKind | str, school: Mapping[StepKind, tuple[Question, ...]] | None = None
+) -> tuple[Question, ...]:
+    """The text fields the completion form of this kind of step shows: the school's own
+    template where it has one (lifecycle.templates), else the seed's."""
     kind = StepKind(kind)
+    if school and kind in school:
+        return school[kind]
     if kind in QUARTER_KINDS:
         return QUARTER_QUESTIONS
     if kind is StepKind.SYNOPSIS:
@@ -174,12 +179,18 @@ def _welcome_note(form: Mapping[str, Any], failed_attempts: int, min_attempts: i
 
 
 def read_completion(
-    kind: StepKind | str, form: Mapping[str, Any], *, failed_attempts: int, min_attempts: int
+    kind: StepKind | str,
+    form: Mapping[str, Any],
+    *,
+    failed_attempts: int,
+    min_attempts: int,
+    school: Mapping[StepKind, tuple[Question, ...]] | None = None,
 ) -> Completion:
-    """Check a completion form for any kind but the welcome call (which logs attempts)."""
+    """Check a completion form for any kind but the welcome call (which logs attempts).
+    `school`: the school's own questions per kind (lifecycle.templates)."""
     kind = StepKind(kind)
     if kind in QUARTER_KINDS or kind in (StepKind.SYNOPSIS, StepKind.TEACHER_INPUT):
-        return Completion(answers(form, questions_for(kind)))
+        return Completion(answers(form, questions_for(kind, school)))
     if kind is StepKind.WELCOME_NOTE:
         return _welcome_note(form, failed_attempts, min_attempts)
     if kind is StepKind.GRADUATION_PLAN:

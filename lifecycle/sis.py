@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lifecycle.forms import UNSUCCESSFUL, questions_for
+from lifecycle.forms import UNSUCCESSFUL, Question, questions_for
 from lifecycle.types import StepKind
 
 WELCOME_NOTE_TEMPLATE = "Welcome Note Template"
@@ -46,7 +46,12 @@ def template_name(kind: StepKind | str, variant: str | None = None) -> str | Non
     return None
 
 
-def note_text(kind: StepKind | str, answers: Mapping[str, str], variant: str | None = None) -> str:
+def note_text(
+    kind: StepKind | str,
+    answers: Mapping[str, str],
+    variant: str | None = None,
+    school: Mapping[StepKind, tuple[Question, ...]] | None = None,
+) -> str:
     """The note's body as staff would paste it into the template: one labelled answer a paragraph.
 
     A single-question note (the welcome note) is its answer alone, so what the teacher wrote is
@@ -59,7 +64,7 @@ def note_text(kind: StepKind | str, answers: Mapping[str, str], variant: str | N
         tries = answers.get("failed_attempts", "")
         lead = f"Contact unsuccessful after {tries} documented attempts."
         return f"{lead}\n\n{answers['note']}" if answers.get("note") else lead
-    questions = questions_for(kind)
+    questions = questions_for(kind, school)
     if len(questions) == 1:
         return answers.get(questions[0].key, "")
     parts = [f"{q.label}: {answers[q.key]}" for q in questions if answers.get(q.key)]

@@ -42,6 +42,7 @@ from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from lifecycle.forms import REPLAN_KINDS, InvalidAnswer, read_attempt, read_completion
 from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
+from lifecycle.templates import school_templates
 from lifecycle.types import StepKind, StepStatus
 from models.tables import (
     AuditEvent,
@@ -458,6 +459,7 @@ def complete(
             form,
             failed_attempts=failed_attempts(session, ctx.enrollment.id or 0),
             min_attempts=ctx.policy.welcome_call_min_attempts,
+            school=school_templates(ctx.school.policy).questions,
         )
     except InvalidAnswer as exc:
         raise InvalidInput(str(exc), exc.field) from None

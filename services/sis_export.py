@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from intake.safety import csv_safe
 from lifecycle.sis import COLUMNS, EXPORTED_KINDS, NoteRow, note_text, template_name
+from lifecycle.templates import school_templates
 from lifecycle.types import StepStatus
 from models.documents import ExportCursor
 from models.tables import Enrollment, Note, School, Staff, Step, Student, utcnow
@@ -109,7 +110,9 @@ def _rows(
                 author_sourced_id=author.source_id if author else "",
                 author_name=f"{author.given_name} {author.family_name}".strip() if author else "",
                 date=_local_date(note, step, sch),
-                text=note_text(note.kind, answers, note.variant),
+                text=note_text(
+                    note.kind, answers, note.variant, school_templates(sch.policy).questions
+                ),
                 state_system_ref=step.external_ref or answers.get("external_ref", ""),
             )
         )
