@@ -147,7 +147,7 @@ def _el_page(
     return {
         "teacher_input": teacher_input,
         "template": "el_ilp.html.j2",
-        "title": f"EL ILP: {card.student_ref}",
+        "title": f"ILP: {card.student_ref}",
         "history": history,
         "numbers": numbers,
         "a": a,
