@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from config.schools import school_rules
+from lifecycle.calendar import SchoolCalendar
+from lifecycle.escalation import next_rung_at
 from lifecycle.planner import plan_enrollment, plan_key, validate
+from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.types import (
     CompletedStep,
@@ -31,7 +34,16 @@ from lifecycle.types import (
 )
 from models.bulk import BulkInsert
 from models.db import SessionFactory, session_factory
-from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
+from models.tables import (
+    Assignment,
+    Enrollment,
+    School,
+    Staff,
+    Step,
+    escalations_from_json,
+    escalations_to_json,
+    utcnow,
+)
 
 BATCH = 5000
 COORDINATOR = Role.ILP_COORDINATOR.value
@@ -255,7 +267,7 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
                 return coordinators.get(row.school_id)
             return owners.get((row.student_id, role))
 
-        _diff(batch, row.id, plan, current, owner_of)
+        _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
     return batch
 
 
@@ -265,6 +277,7 @@ def _diff(
     plan: tuple[PlannedStep, ...],
     current: list[Any],
     owner_of: Callable[[str], int | None],
+    rules: tuple[SchoolCalendar, SchoolPolicy],
 ) -> None:
     """New steps are inserted, changed open ones updated in place (keeping how far their
     ladder went when it is the same ladder), completed ones kept, dropped open ones cancelled."""
@@ -281,19 +294,24 @@ def _diff(
             continue
         values = {**template, "owner_staff_id": owner}
         if _changed(stored, values):
-            batch.updates.append(_update(stored, values, batch.now))
+            batch.updates.append(_update(stored, values, batch.now, rules))
     for st in current:
         key = (StepKind(st.kind), st.seq)
         if key not in planned_keys and st.status == StepStatus.OPEN.value:
             batch.cancels.append(st.id)
 
 
-def _update(stored: Any, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _update(
+    stored: Any,
+    values: dict[str, Any],
+    now: datetime,
+    rules: tuple[SchoolCalendar, SchoolPolicy],
+) -> dict[str, Any]:
     same_ladder = stored.escalation_schedule == values["escalation_schedule"]
     values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
-    if same_ladder:
-        rest = values["escalation_schedule"][stored.rungs_sent :]
-        values["next_action_at"] = datetime.fromisoformat(rest[0]["at"]) if rest else None
+    if same_ladder:  # the count may run past the stored ladder into its repeats
+        ladder = escalations_from_json(values["escalation_schedule"])
+        values["next_action_at"] = next_rung_at(ladder, stored.rungs_sent, *rules)
     values["updated_at"] = now
     values["_id"] = stored.id
     return values
