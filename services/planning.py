@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from models.bulk import BulkInsert
 from models.db import SessionFactory, session_factory
 from models.tables import (
     Assignment,
+    AuditEvent,
     Enrollment,
     School,
     Staff,
@@ -46,6 +47,7 @@ from models.tables import (
 )
 
 BATCH = 5000
+REASSIGNED = "step.reassigned"  # the audit action of a coordinator's delegation
 COORDINATOR = Role.ILP_COORDINATOR.value
 CLOSED = (StepStatus.COMPLETED.value,)
 
@@ -98,15 +100,19 @@ def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
 
 
 def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
-    """(student_id, role) -> staff id, from assignments; the ILP coordinator is per school."""
+    """(student_id, role) -> staff id, from assignments: the first active assignee (by staff
+    id), else an inactive one, kept so the report can say "owner inactive" while the sweep
+    sends the owner's rungs to the ILP coordinator."""
     student_ids = list({r.student_id for r in rows})
     owners: dict[tuple[int, str], int] = {}
+    a = Assignment.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(student_ids, 900):
-        a = Assignment.__table__  # type: ignore[attr-defined]
         result = session.execute(
             sa.select(a.c.student_id, a.c.role, a.c.staff_id)
+            .select_from(a.join(t, t.c.id == a.c.staff_id))
             .where(a.c.student_id.in_(chunk))
-            .order_by(a.c.staff_id)
+            .order_by(t.c.active.desc(), a.c.staff_id)
         )
         for student_id, role, staff_id in result:
             owners.setdefault((student_id, Role(role).value), staff_id)
@@ -119,12 +125,34 @@ def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]
     result = session.execute(
         sa.select(t.c.id, t.c.school_id, t.c.roles)
         .where(t.c.school_id.in_(list(set(school_ids))))
-        .order_by(t.c.id)
+        .order_by(t.c.active.desc(), t.c.id)
     )
     for staff_id, school_id, roles in result:
         if Role.ILP_COORDINATOR.value in (roles or []):
             coordinators.setdefault(school_id, staff_id)
     return coordinators
+
+
+def _delegated(session: Session, step_ids: Sequence[int]) -> dict[int, int]:
+    """Step id -> the active staff member a coordinator last reassigned it to (services.actions
+    `reassign`, read from its audit events): a delegation the school's records do not undo."""
+    ev = AuditEvent.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
+    latest: dict[int, tuple[int, int | None]] = {}
+    for chunk in _chunks(list(step_ids), 900):
+        query = sa.select(ev.c.id, ev.c.step_id, ev.c.after).where(
+            ev.c.step_id.in_(chunk), ev.c.action == REASSIGNED
+        )
+        for row in session.execute(query):
+            target = (row.after or {}).get("owner_staff_id")
+            if row.step_id not in latest or row.id > latest[row.step_id][0]:
+                latest[row.step_id] = (row.id, target)
+    targets = {target for _, target in latest.values() if target is not None}
+    active = set()
+    for chunk in _chunks(sorted(targets), 900):
+        query = sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.active.is_(True))
+        active.update(session.execute(query).scalars())
+    return {sid: target for sid, (_, target) in latest.items() if target in active}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -204,6 +232,10 @@ class _Batch:
     inserts: list[tuple[dict[str, Any], int, int | None]]
     updates: list[dict[str, Any]]
     cancels: list[int]
+    # open steps whose owner the school's records would change: applied unless delegated
+    owner_moves: list[tuple[Any, dict[str, Any], tuple[SchoolCalendar, SchoolPolicy]]] = field(
+        default_factory=list
+    )
 
 
 STEP_COLUMNS = (
@@ -268,7 +300,20 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
             return owners.get((row.student_id, role))
 
         _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
+    _move_owners(session, batch)
     return batch
+
+
+def _move_owners(session: Session, batch: _Batch) -> None:
+    """Ownership follows the school's records (a new teacher, a staff member who left), except
+    where a coordinator delegated the step to someone still active."""
+    delegated = _delegated(session, [stored.id for stored, _, _ in batch.owner_moves])
+    for stored, values, rules in batch.owner_moves:
+        if delegated.get(stored.id) == stored.owner_staff_id:
+            values["owner_staff_id"] = stored.owner_staff_id
+        if _changed(stored, values):
+            batch.updates.append(_update(stored, values, batch.now, rules))
+    batch.owner_moves.clear()
 
 
 def _diff(
@@ -293,7 +338,9 @@ def _diff(
             batch.inserts.append((template, enrollment_id, owner))
             continue
         values = {**template, "owner_staff_id": owner}
-        if _changed(stored, values):
+        if stored.owner_staff_id is not None and stored.owner_staff_id != owner:
+            batch.owner_moves.append((stored, values, rules))
+        elif _changed(stored, values):
             batch.updates.append(_update(stored, values, batch.now, rules))
     for st in current:
         key = (StepKind(st.kind), st.seq)
