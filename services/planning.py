@@ -99,38 +99,48 @@ def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
     return cached[1]
 
 
-def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
-    """(student_id, role) -> staff id, from assignments: the first active assignee (by staff
-    id), else an inactive one, kept so the report can say "owner inactive" while the sweep
-    sends the owner's rungs to the ILP coordinator."""
+Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
+
+
+def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Candidates]:
+    """(student_id, role) -> the assigned staff, active ones first (then by staff id)."""
     student_ids = list({r.student_id for r in rows})
-    owners: dict[tuple[int, str], int] = {}
+    owners: dict[tuple[int, str], Candidates] = defaultdict(list)
     a = Assignment.__table__  # type: ignore[attr-defined]
     t = Staff.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(student_ids, 900):
         result = session.execute(
-            sa.select(a.c.student_id, a.c.role, a.c.staff_id)
+            sa.select(a.c.student_id, a.c.role, a.c.staff_id, t.c.active)
             .select_from(a.join(t, t.c.id == a.c.staff_id))
             .where(a.c.student_id.in_(chunk))
             .order_by(t.c.active.desc(), a.c.staff_id)
         )
-        for student_id, role, staff_id in result:
-            owners.setdefault((student_id, Role(role).value), staff_id)
+        for student_id, role, staff_id, active in result:
+            owners[(student_id, Role(role).value)].append((staff_id, bool(active)))
     return owners
 
 
-def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]:
-    coordinators: dict[int, int] = {}
+def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, Candidates]:
+    coordinators: dict[int, Candidates] = defaultdict(list)
     t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
-        sa.select(t.c.id, t.c.school_id, t.c.roles)
+        sa.select(t.c.id, t.c.school_id, t.c.roles, t.c.active)
         .where(t.c.school_id.in_(list(set(school_ids))))
         .order_by(t.c.active.desc(), t.c.id)
     )
-    for staff_id, school_id, roles in result:
+    for staff_id, school_id, roles, active in result:
         if Role.ILP_COORDINATOR.value in (roles or []):
-            coordinators.setdefault(school_id, staff_id)
+            coordinators[school_id].append((staff_id, bool(active)))
     return coordinators
+
+
+def choose_owner(candidates: Candidates, current: int | None) -> int | None:
+    """The current owner while still an active candidate (no churn when a second teacher comes
+    and goes), else the first active one, else an inactive one: kept so the report can say
+    "owner inactive" while the sweep sends the owner's rungs to the ILP coordinator."""
+    if current is not None and (current, True) in candidates:
+        return current
+    return candidates[0][0] if candidates else None
 
 
 def _delegated(session: Session, step_ids: Sequence[int]) -> dict[int, int]:
@@ -294,10 +304,10 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
         else:
             validate(enrollment, calendar)
 
-        def owner_of(role: str, row: Any = row) -> int | None:
+        def owner_of(role: str, current: int | None, row: Any = row) -> int | None:
             if role == COORDINATOR:
-                return coordinators.get(row.school_id)
-            return owners.get((row.student_id, role))
+                return choose_owner(coordinators.get(row.school_id, []), current)
+            return choose_owner(owners.get((row.student_id, role), []), current)
 
         _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
     _move_owners(session, batch)
@@ -321,7 +331,7 @@ def _diff(
     enrollment_id: int,
     plan: tuple[PlannedStep, ...],
     current: list[Any],
-    owner_of: Callable[[str], int | None],
+    owner_of: Callable[[str, int | None], int | None],
     rules: tuple[SchoolCalendar, SchoolPolicy],
 ) -> None:
     """New steps are inserted, changed open ones updated in place (keeping how far their
@@ -333,7 +343,7 @@ def _diff(
         stored = by_key.get(step.key)
         if stored is not None and stored.status == StepStatus.COMPLETED.value:
             continue
-        owner = owner_of(step.owner.value)
+        owner = owner_of(step.owner.value, stored.owner_staff_id if stored else None)
         if stored is None:
             batch.inserts.append((template, enrollment_id, owner))
             continue
