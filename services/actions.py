@@ -619,6 +619,20 @@ def _log_attempt(
     )
 
 
+def reassign_choices(session: Session, school_id: int) -> list[tuple[int, str]]:
+    """Who a coordinator can hand a step to: active staff of the school, by name."""
+    t = Staff.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(t.c.id, t.c.given_name, t.c.family_name, t.c.roles)
+        .where(t.c.school_id == school_id, t.c.active.is_(True))
+        .order_by(t.c.family_name, t.c.given_name, t.c.id)
+    )
+    return [
+        (row.id, f"{row.given_name} {row.family_name}".strip() + f" ({', '.join(row.roles or [])})")
+        for row in rows
+    ]
+
+
 def reassign(session: Session, step_id: int, actor: Actor, to_staff_id: int | str) -> ActionOutcome:
     """A coordinator hands an open step to another active staff member of the school. The step
     keeps its ladder (nothing is re-sent); its owner's rungs now reach the new owner. Re-plans

@@ -40,6 +40,7 @@ ACTION_TITLES = {
     "acknowledge": "Acknowledge",
     "complete": "Complete",
     "snooze": "Snooze",
+    "reassign": "Reassign",
 }
 
 

@@ -117,3 +117,27 @@ def test_an_inactive_target_is_refused(world: World) -> None:
     set_active(world, "tch-0001-002", False)
     with pytest.raises(InvalidInput), session_scope(world.url) as s:
         actions.reassign(s, q2, actor(world, "ilc-0001"), world.staff["tch-0001-002"])
+
+
+def test_the_step_page_offers_coordinators_a_reassign_form(world: World, client) -> None:  # noqa: ANN001
+    import re
+
+    q2 = world.step("q2_note", "tch-0001-001")
+    teacher_page = client.get(f"/a/{world.token('tch-0001-001', 'acknowledge', q2)}").text
+    assert 'name="owner"' not in teacher_page  # only the coordinator delegates
+    page = client.get(f"/a/{world.token('ilc-0001', 'acknowledge', q2)}")
+    assert page.status_code == 200 and 'class="inline reassign"' in page.text
+    action = re.search(r'<form method="post" action="[^"]*(/a/[^"]+)"[^>]*reassign', page.text)
+    assert action is not None
+    choice = f'<option value="{world.staff["tch-0001-002"]}"'
+    assert choice in page.text and f'value="{world.staff["tch-0002-001"]}"' not in page.text
+    target = action.group(1)
+    assert client.get(target).status_code == 200  # the form's own page
+    bad = client.post(target, data={"owner": str(world.staff["tch-0002-001"])})
+    assert bad.status_code == 422 and world.get(q2).owner_staff_id == world.staff["tch-0001-001"]
+    done = client.post(target, data={"owner": str(world.staff["tch-0001-002"])})
+    assert done.status_code == 200 and "Reassigned to" in done.text
+    assert world.get(q2).owner_staff_id == world.staff["tch-0001-002"]
+    # the reassign link is the coordinator's: the teacher cannot use one
+    teacher_link = f"/a/{world.token('tch-0001-001', 'reassign', q2)}"
+    assert client.post(teacher_link, data={"owner": "1"}).status_code == 403
