@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import SchoolPolicy, policy_from_mapping
@@ -83,12 +83,25 @@ def load_school_configs(directory: Path) -> SchoolConfigs:
     return SchoolConfigs(by_school, default)
 
 
+class AcademicSession(Protocol):
+    """A feed's academic session (`intake.records.GradingPeriod`, a layer above this one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def school_source_id(self) -> str | None: ...
+    @property
+    def start(self) -> date: ...
+    @property
+    def end(self) -> date: ...
+
+
 def calendar_from_sessions(
-    sessions: list[Any], school_source_id: str, fallback: SchoolConfig
+    sessions: Sequence[AcademicSession], school_source_id: str, fallback: SchoolConfig
 ) -> dict[str, Any] | None:
     """Quarters from the feed's grading periods (school's own, else district-wide)."""
 
-    def pick(kind: str) -> list[Any]:
+    def pick(kind: str) -> list[AcademicSession]:
         own = [s for s in sessions if s.kind == kind and s.school_source_id == school_source_id]
         return own or [s for s in sessions if s.kind == kind and s.school_source_id is None]
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks.artifacts import publish_plan_artifact
 from tasks.planning import plan_batch
+
+if TYPE_CHECKING:
+    from services.planning import EnrollmentLabel
 
 
 def lifecycle_run_name() -> str:
@@ -28,7 +31,7 @@ def lifecycle_run_name() -> str:
 
 
 @task(name="read-plan", cache_policy=NONE)
-def read_plan(enrollment_id: int) -> tuple[Any, list[dict[str, Any]]]:
+def read_plan(enrollment_id: int) -> tuple[EnrollmentLabel | None, list[dict[str, Any]]]:
     from models.db import session_scope
     from services.planning import describe_enrollment, stored_plan
 

@@ -16,8 +16,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from config.settings import get_settings
+from services.feed_store import FeedResult
 from tasks.artifacts import publish_feed_artifact, publish_plan_artifacts
-from tasks.intake import parse_feed, store_feed
+from tasks.intake import Quoted, parse_feed, store_feed
 from tasks.planning import plan_batch
 
 PLAN_BATCH = 25_000  # enrollments per planning task (it commits every 5,000)
@@ -53,7 +54,8 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
     logger = get_run_logger()
     feed = parse_feed(path)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
-    quoted = store_feed(feed, path, today or date.today())
+    # Prefect unwraps the quoted feed (and below, the quoted result) before the task body runs.
+    quoted: Quoted[FeedResult] = store_feed(feed, path, today or date.today())  # type: ignore[call-overload]
     del feed
     result = quoted.unquote()
     to_plan = result.to_plan
@@ -69,7 +71,7 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
     lifecycle_artifacts = None
     if len(to_plan) <= get_settings().lifecycle_artifacts_max:
         lifecycle_artifacts = publish_plan_artifacts(to_plan)
-    publish_feed_artifact(path, quoted, planned, lifecycle_artifacts)
+    publish_feed_artifact(path, quoted, planned, lifecycle_artifacts)  # type: ignore[call-overload]
     summary = {
         "feed_run_id": result.feed_run_id,
         "new": result.new,

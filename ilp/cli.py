@@ -9,7 +9,10 @@ import tomllib
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from lifecycle.calendar import SchoolCalendar
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -32,7 +35,7 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def load_calendar_file(path: Path) -> Any:
+def load_calendar_file(path: Path) -> SchoolCalendar:
     from lifecycle.calendar import calendar_from_mapping
 
     try:

@@ -137,7 +137,9 @@ class Student(SQLModel, table=True):
 
 @event.listens_for(Student, "before_insert")
 @event.listens_for(Student, "before_update")
-def _derive_initials(mapper: Any, connection: Any, target: Student) -> None:
+def _derive_initials(
+    mapper: sa.orm.Mapper[Student], connection: sa.Connection, target: Student
+) -> None:
     target.initials = initials(target.given_name, target.family_name)
 
 
@@ -337,13 +339,15 @@ TABLES: tuple[type[SQLModel], ...] = (
 )
 
 
-def escalations_to_json(escalations: tuple[Escalation, ...] | list[Escalation]) -> list[dict]:
+def escalations_to_json(
+    escalations: tuple[Escalation, ...] | list[Escalation],
+) -> list[dict[str, Any]]:
     """The planner's ladder as stored in ``Step.escalation_schedule``.
 
     Compact on purpose (a district stores millions of these): ``at`` is UTC to the minute
     (rungs fire at the opening of a sending window), ``attempt_day`` only when set.
     """
-    out = []
+    out: list[dict[str, Any]] = []
     for e in escalations:
         if e.at.utcoffset() is None:
             raise ValueError("escalation times must be timezone-aware")

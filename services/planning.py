@@ -158,11 +158,15 @@ def _delegated(session: Session, step_ids: Sequence[int]) -> dict[int, int]:
             if row.step_id not in latest or row.id > latest[row.step_id][0]:
                 latest[row.step_id] = (row.id, target)
     targets = {target for _, target in latest.values() if target is not None}
-    active = set()
+    active: set[int] = set()
     for chunk in _chunks(sorted(targets), 900):
         query = sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.active.is_(True))
         active.update(session.execute(query).scalars())
-    return {sid: target for sid, (_, target) in latest.items() if target in active}
+    return {
+        sid: target
+        for sid, (_, target) in latest.items()
+        if target is not None and target in active
+    }
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import TableArtifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from services.feed_store import FeedResult
@@ -96,13 +96,12 @@ def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
     A feed above `lifecycle_artifacts_max` gets none: nobody browses 100,000 artifacts, and
     creating them would cost more than planning. Its feed artifact says so.
     """
-    from prefect.artifacts import TableArtifact
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     from models.db import session_scope
     from services.planning import describe_enrollment, stored_plan
 
-    artifacts = []
+    artifacts: list[TableArtifact] = []
     with session_scope() as session:
         for enrollment_id in enrollment_ids:
             label = describe_enrollment(session, enrollment_id)
@@ -119,7 +118,7 @@ def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
     return len(artifacts)
 
 
-async def _create_all(artifacts: list[Any], concurrency: int = 8) -> None:
+async def _create_all(artifacts: list[TableArtifact], concurrency: int = 8) -> None:
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -127,7 +126,7 @@ async def _create_all(artifacts: list[Any], concurrency: int = 8) -> None:
     limit = asyncio.Semaphore(concurrency)
     async with get_client() as client:
 
-        async def create(artifact: Any) -> None:
+        async def create(artifact: TableArtifact) -> None:
             async with limit:
                 await artifact.acreate(client)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -30,15 +31,23 @@ def detect_and_parse(path: Path) -> ParsedFeed:
 # so Prefect does not walk every record looking for futures (that walk costs more than the
 # import itself). Prefect unwraps a quoted argument before the task body sees it.
 
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Quoted(Protocol[T_co]):
+    """What a task hands back inside `quote`: mypy cannot read Prefect's `quote[T]`."""
+
+    def unquote(self) -> T_co: ...
+
 
 @task(name="parse-feed", cache_policy=NONE)
-def parse_feed(path: str) -> quote[ParsedFeed]:
+def parse_feed(path: str) -> Quoted[ParsedFeed]:
     """Read and validate the feed; bad rows become rejections, a non-feed raises FeedError."""
     return quote(detect_and_parse(Path(path)))
 
 
 @task(name="store-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def store_feed(feed: quote[ParsedFeed], source: str, today: date) -> quote[FeedResult]:
+def store_feed(feed: ParsedFeed, source: str, today: date) -> Quoted[FeedResult]:
     """Record the feed run, then upsert every accepted row in one transaction (all or nothing,
     so a retry is safe); the run is closed as succeeded or failed either way."""
     from models.db import session_factory

@@ -25,6 +25,7 @@ Every malformed request gets a 4xx page, never a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,7 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -89,7 +90,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _default_emit(kind: str, step_id: int, **kwargs: Any) -> Any:
+def _default_emit(kind: str, step_id: int, **kwargs: Any) -> bool:
     from tasks.events import emit_step_event
 
     return emit_step_event(kind, step_id, **kwargs)  # type: ignore[arg-type]
@@ -124,13 +125,25 @@ def create_app(
     app.state.settings = settings  # for routers (e.g. web/webhook.py): use these, not defaults
     app.state.db_url = config.db_url
     _install_handlers(app)
+    _install_security_headers(app)
+    _install_pages(app, config)
+    _include_routers(app)
+    return app
 
+
+def _install_security_headers(app: FastAPI) -> None:
     @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+
+def _install_pages(app: FastAPI, config: WebConfig) -> None:
+    """The landing page, the health check, the stylesheet and the pages behind the links."""
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index(request: Request) -> Response:
@@ -164,7 +177,10 @@ def create_app(
             return error_page(request, exc)
         return await run_in_threadpool(guard, request, lambda: _act(request, config, token, form))
 
-    from web.report import router as report_router  # GET /report/{token}: web/report.py
+
+def _include_routers(app: FastAPI) -> None:
+    """GET /report/{token} (web/report.py) and, when it exists, POST /enrollments."""
+    from web.report import router as report_router
 
     app.include_router(report_router)
 
@@ -175,7 +191,6 @@ def create_app(
             raise
     else:
         app.include_router(webhook_router)
-    return app
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -365,16 +380,17 @@ def _task_list(
 ) -> Response:
     rows = session.exec(
         select(Step)
-        .join(Enrollment, Enrollment.id == Step.enrollment_id)  # type: ignore[arg-type]
+        .join(Enrollment, col(Enrollment.id) == col(Step.enrollment_id))
         .where(
             Step.owner_staff_id == staff.id,
             Step.status == StepStatus.OPEN,
             Enrollment.status == EnrollmentStatus.ACTIVE,
         )
-        .order_by(Step.due, Step.id)  # type: ignore[arg-type]
+        .order_by(col(Step.due), col(Step.id))
         .limit(TASK_LIST_LIMIT)
     ).all()
-    current, later = [], []
+    current: list[tuple[views.StepView, dict[str, str]]] = []
+    later: list[tuple[views.StepView, dict[str, str]]] = []
     for step in rows:
         try:
             ctx = actions.load_step(session, step.id or 0, staff.id or 0)

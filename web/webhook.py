@@ -7,26 +7,33 @@ lifecycle flow through its deployment trigger. If the event is lost, reconciliat
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from intake.records import ParsedFeed, StudentEnrollmentRecord
+    from services.feed_store import FeedResult
+    from services.planning import EnrollmentLabel
+    from tasks.events import EnrollmentEventKind
 
 router = APIRouter()
 
 
 def accept_enrollments(
-    payload: Any, *, settings: Any = None, db_url: str | None = None, today: date | None = None
+    payload: Any,
+    *,
+    settings: Settings | None = None,
+    db_url: str | None = None,
+    today: date | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Store the items; return (HTTP status, body). No Prefect import unless events are sent."""
-    from config.schools import load_school_configs
-    from config.settings import get_settings
     from intake.records import FeedError, ParsedFeed
     from intake.webhook import parse_enrollment_items
-    from models.db import session_factory
-    from services.intake import receive_feed
-    from services.planning import describe_enrollment, enrollment_ids_by_source
 
     if isinstance(payload, dict) and isinstance(payload.get("enrollments"), list):
         payload = payload["enrollments"]
@@ -35,34 +42,85 @@ def accept_enrollments(
     except FeedError as exc:
         return 400, {"error": str(exc)}
     feed = ParsedFeed(kind="json", bulk=False, enrollments=records, rejections=rejections)
+    stored = store_enrollments(feed, settings, db_url, today or date.today())
+    items = answer_items(item_count(payload), stored)
+    events = announce(stored.labels, stored.created, stored.changed)
+    accepted = sum(1 for i in items if i["status"] != "rejected")
+    body = {
+        "feed_run_id": stored.result.feed_run_id,
+        "accepted": accepted,
+        "rejected": len(items) - accepted,
+        "events": events,
+        "items": items,
+    }
+    return (200 if accepted or not items else 422), body
+
+
+@dataclass(frozen=True)
+class StoredItems:
+    """A webhook call after the store: what to answer per item and whom to announce."""
+
+    result: FeedResult
+    records: list[StudentEnrollmentRecord]
+    labels: dict[int, EnrollmentLabel | None]
+    ids: dict[str, int]
+
+    @property
+    def created(self) -> set[int]:
+        return set(self.result.created_ids)
+
+    @property
+    def changed(self) -> set[int]:
+        return set(self.result.changed_ids)
+
+
+def store_enrollments(
+    feed: ParsedFeed, settings: Settings | None, db_url: str | None, today: date
+) -> StoredItems:
+    """The same use case as a feed import, then the ids needed to answer item by item."""
+    from config.schools import load_school_configs
+    from config.settings import get_settings
+    from models.db import session_factory
+    from services.intake import receive_feed
+    from services.planning import describe_enrollment, enrollment_ids_by_source
+
+    records = feed.enrollments
     settings = settings or get_settings()
     sessions = session_factory(db_url)
     result = receive_feed(
         sessions,
         feed,
         source="webhook",
-        today=today or date.today(),
+        today=today,
         configs=load_school_configs(settings.schools_dir),
     )
-    run_id = result.feed_run_id
     with sessions() as session:
         labels = {
             i: describe_enrollment(session, i) for i in (*result.created_ids, *result.changed_ids)
         }
         ids = enrollment_ids_by_source(session, [r.source_id for r in records])
+    return StoredItems(result, records, labels, ids)
 
-    created, changed = set(result.created_ids), set(result.changed_ids)
+
+def item_count(payload: Any) -> int:
+    """How many items the caller sent (a single object counts as one)."""
+    if isinstance(payload, list):
+        return len(payload)
+    return len(payload.get("enrollments", [payload]))
+
+
+def answer_items(count: int, stored: StoredItems) -> list[dict[str, Any]]:
+    """One answer per item, in the caller's order: rejected (with errors), created, changed
+    or unchanged."""
     errors: dict[int, list[dict[str, str]]] = {}
-    for r in result.rejections:
+    for r in stored.result.rejections:
         errors.setdefault(r.line, []).append({"field": r.column, "reason": r.reason})
-    items = []
-    count = (
-        len(payload) if isinstance(payload, list) else len(payload.get("enrollments", [payload]))
-    )
-    by_line = {r.source_line: r for r in records}
+    created, changed = stored.created, stored.changed
+    by_line = {r.source_line: r for r in stored.records}
+    items: list[dict[str, Any]] = []
     for line in range(1, count + 1):
         record = by_line.get(line)
-        enrollment_id = ids.get(record.source_id) if record else None
+        enrollment_id = stored.ids.get(record.source_id) if record else None
         if line in errors or enrollment_id is None:
             items.append({"item": line, "status": "rejected", "errors": errors.get(line, [])})
             continue
@@ -74,20 +132,12 @@ def accept_enrollments(
             else "unchanged"
         )
         items.append({"item": line, "status": status, "enrollment_id": enrollment_id})
-
-    events = announce(labels, created, changed)
-    accepted = sum(1 for i in items if i["status"] != "rejected")
-    body = {
-        "feed_run_id": run_id,
-        "accepted": accepted,
-        "rejected": len(items) - accepted,
-        "events": events,
-        "items": items,
-    }
-    return (200 if accepted or not items else 422), body
+    return items
 
 
-def announce(labels: dict[int, Any], created: set[int], changed: set[int]) -> int:
+def announce(
+    labels: dict[int, EnrollmentLabel | None], created: set[int], changed: set[int]
+) -> int:
     """One ilp.enrollment.* event per stored enrollment; the trigger plans it. Returns how many
     were queued (0 when Prefect is unreachable: reconciliation plans them instead)."""
     if not labels:
@@ -98,7 +148,7 @@ def announce(labels: dict[int, Any], created: set[int], changed: set[int]) -> in
     for enrollment_id, label in sorted(labels.items()):
         if label is None:
             continue
-        kind = "created" if enrollment_id in created else "changed"
+        kind: EnrollmentEventKind = "created" if enrollment_id in created else "changed"
         sent += emit_enrollment_event(
             kind, enrollment_id, label.school, label.student_ref, student=label.student
         )
@@ -107,7 +157,7 @@ def announce(labels: dict[int, Any], created: set[int], changed: set[int]) -> in
     return sent
 
 
-def webhook_refusal(settings: Any, authorization: str | None) -> JSONResponse | None:
+def webhook_refusal(settings: Settings, authorization: str | None) -> JSONResponse | None:
     """SIS callers present `Authorization: Bearer <ILP_WEBHOOK_TOKEN>`. Without a configured
     token the webhook is open in dev mode only."""
     token = settings.webhook_token

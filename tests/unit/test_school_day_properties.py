@@ -10,7 +10,7 @@ from datetime import date, time, timedelta
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lifecycle.calendar import SchoolCalendar, nth_school_day, school_days_overdue
+from lifecycle.calendar import SchoolCalendar, _school_days, nth_school_day, school_days_overdue
 from lifecycle.escalation import LadderState, acknowledge_pause_until, decide
 from lifecycle.planner import attempt_school_day, escalation_schedule
 from lifecycle.policy import SchoolPolicy
@@ -60,11 +60,12 @@ def naive_nth(calendar: SchoolCalendar, day: date, n: int) -> date:
 
 @st.composite
 def non_school_days(draw: st.DrawFn) -> tuple[SchoolCalendar, date, str]:
-    """A calendar and a day of its year that is not a school day, by kind."""
+    """A calendar and a day of its year that is not a school day, by kind, before its last
+    school day (after it, every weekday counts: see `nth_school_day`)."""
     calendar = draw(calendars())
+    last = _school_days(calendar)[-1]
     year = [
-        calendar.year_start + timedelta(days=n)
-        for n in range((calendar.quarters[3][1] - calendar.year_start).days + 1)
+        calendar.year_start + timedelta(days=n) for n in range((last - calendar.year_start).days)
     ]
     in_quarter = {d for start, end in calendar.quarters for d in year if start <= d <= end}
     kinds = {
