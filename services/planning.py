@@ -347,7 +347,10 @@ def _diff(
         stored = by_key.get(step.key)
         if stored is not None and stored.status == StepStatus.COMPLETED.value:
             continue
-        owner = owner_of(step.owner.value, stored.owner_staff_id if stored else None)
+        if stored is not None and step.status is not StepStatus.OPEN:
+            owner = stored.owner_staff_id  # missed or cancelled: stays whose it was
+        else:
+            owner = owner_of(step.owner.value, stored.owner_staff_id if stored else None)
         if stored is None:
             batch.inserts.append((template, enrollment_id, owner))
             continue
