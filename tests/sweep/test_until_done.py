@@ -45,7 +45,7 @@ def longest_silence(
         while day < end or (completed is None and day == end):
             if calendar.is_school_day(day):
                 before = [m for m in days if m < day]  # a message on `day` closes the gap
-                since = before[-1] if before else due
+                since = max(before[-1], due) if before else due  # overdue from the due date
                 silence = school_days_overdue(calendar, since, day)
                 if silence > worst[0]:
                     worst = (silence, step_id, day)
