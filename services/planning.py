@@ -265,6 +265,7 @@ STEP_COLUMNS = (
     "escalation_schedule",
     "rungs_sent",
     "owner_staff_id",
+    "next_action_at",
 )
 
 
@@ -357,12 +358,21 @@ def _diff(
         values = {**template, "owner_staff_id": owner}
         if stored.owner_staff_id is not None and stored.owner_staff_id != owner:
             batch.owner_moves.append((stored, values, rules))
-        elif _changed(stored, values):
+        elif _changed(stored, values) or _resumes(stored, rules):
             batch.updates.append(_update(stored, values, batch.now, rules))
     for st in current:
         key = (StepKind(st.kind), st.seq)
         if key not in planned_keys and st.status == StepStatus.OPEN.value:
             batch.cancels.append(st.id)
+
+
+def _resumes(stored: Any, rules: tuple[SchoolCalendar, SchoolPolicy]) -> bool:
+    """An open step whose ladder ended before the top level repeated (next_action_at NULL)
+    while a repeat is still ahead: a re-plan puts it back on the sweep's list."""
+    if stored.status != StepStatus.OPEN.value or stored.next_action_at is not None:
+        return False
+    ladder = escalations_from_json(stored.escalation_schedule or [])
+    return next_rung_at(ladder, stored.rungs_sent, *rules) is not None
 
 
 def _update(

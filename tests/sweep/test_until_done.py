@@ -145,3 +145,33 @@ def test_the_silence_measure_sees_a_gap() -> None:
     assert longest_silence(calendar, steps, {1: {due, date(2027, 2, 11)}}, calendar.year_end)[
         :2
     ] == (8, 1)
+
+
+def test_a_replan_resumes_a_ladder_that_ended_before_repeats(district: District) -> None:
+    """A database from before repeats: the ladder ran out and the step left the sweep's list
+    (next_action_at NULL). Re-planning the enrollment puts its next repeat back."""
+    from lifecycle.escalation import repeat_rungs
+    from models.tables import escalations_from_json
+    from services.planning import plan_enrollments
+
+    d = district
+    d.add_school()
+    d.add_staff("teacher", Role.TEACHER)
+    d.add_student("Ana", START, plan_now=local(date(2026, 8, 14), 12))
+    note = d.step_id("Ana", "welcome_note")
+    with session_scope(d.url) as s:
+        step = s.get(Step, note)
+        ladder = escalations_from_json(step.escalation_schedule)
+        step.rungs_sent, step.next_action_at = len(ladder), None
+        school = s.get(School, d.school_id)
+        calendar, policy = school_rules(school.calendar, school.policy)
+    with session_scope(d.url) as s:
+        counts = plan_enrollments(s, [d.students["Ana"]], now=local(date(2026, 10, 1), 12))
+    assert counts.steps_updated == 1
+    with session_scope(d.url) as s:
+        step = s.get(Step, note)
+        first_repeat = repeat_rungs(ladder, calendar, policy)[0]
+        assert step.rungs_sent == len(ladder)
+        assert step.next_action_at.replace(tzinfo=first_repeat.at.tzinfo) == first_repeat.at
+    with session_scope(d.url) as s:  # and a second re-plan changes nothing
+        assert plan_enrollments(s, [d.students["Ana"]]).steps_updated == 0
