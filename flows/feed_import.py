@@ -44,16 +44,21 @@ def bulk_gc() -> Iterator[None]:
 
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
-def import_feed(path: str, today: date | None = None, progress: bool = False) -> dict[str, Any]:
+def import_feed(
+    path: str, today: date | None = None, progress: bool = False, date_order: str | None = None
+) -> dict[str, Any]:
     """Parse, store (feed run, one transaction), plan in batches, report."""
     with bulk_gc():
-        return _import(path, today, progress)
+        return _import(path, today, progress, date_order)
 
 
-def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
+def _import(
+    path: str, today: date | None, progress: bool, date_order: str | None = None
+) -> dict[str, Any]:
     logger = get_run_logger()
-    feed = parse_feed(path)  # a non-feed fails here, before anything is written
+    feed = parse_feed(path, date_order)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
+    notes = dict(feed.unquote().notes)  # what the parse decided for the feed, counted
     # Prefect unwraps the quoted feed (and below, the quoted result) before the task body runs.
     quoted: Quoted[FeedResult] = store_feed(feed, path, today or date.today())  # type: ignore[call-overload]
     del feed
@@ -78,8 +83,10 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
         "changed": result.changed,
         "unchanged": result.unchanged,
         "withdrawn": result.withdrawn,
+        "skipped": result.skipped,
         "rejected": result.rejected,
         "planned": planned,
+        "notes": {**notes, **result.notes},
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections

@@ -61,8 +61,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(
         f"feed run {summary['feed_run_id']}: {summary['new']} new, {summary['changed']} changed, "
         f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
+        f"{summary.get('skipped', 0)} skipped (deleted or disabled at first sight), "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
+    for note, count in summary.get("notes", {}).items():
+        print(f"  {count} {note}")
     for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
         print(f"  rejected {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     if summary["rejected"] > MAX_LISTED_REJECTIONS:
@@ -81,7 +84,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not args.verbose:
         quiet_prefect_console()
     try:
-        summary = import_feed(path=str(args.path), today=args.today, progress=sys.stderr.isatty())
+        summary = import_feed(
+            path=str(args.path),
+            today=args.today,
+            progress=sys.stderr.isatty(),
+            date_order=args.date_order,
+        )
     except FeedError as exc:
         print(f"ilp import: error: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +129,11 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
         "--today",
         type=date.fromisoformat,
         help="the feed's date (withdrawals without an end date), default today",
+    )
+    parser.add_argument(
+        "--date-order",
+        choices=("mdy", "dmy"),
+        help="how the feed writes slash dates (5/9/2026); without it an ambiguous one is rejected",
     )
 
 

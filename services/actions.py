@@ -84,12 +84,8 @@ class NotPermitted(ActionError):
     pass
 
 
-class InvalidInput(ActionError):
-    """The form is incomplete or wrong; ``field`` names the offending field when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class InvalidInput(ActionError, InvalidAnswer):
+    """The form is incomplete or wrong (`lifecycle.forms.InvalidAnswer`, as an action error)."""
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from config.schools import SchoolConfigs, calendar_from_sessions
+from config.schools import SchoolConfig, SchoolConfigs
+from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
 from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
@@ -46,6 +47,8 @@ class FeedResult:
     changed: int = 0
     unchanged: int = 0
     withdrawn: int = 0
+    skipped: int = 0  # deleted or disabled at first sight: not created
+    notes: dict[str, int] = field(default_factory=dict)  # decisions made for the feed, counted
     rejections: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
@@ -142,10 +145,14 @@ def apply_feed(
     """Upsert schools, staff, students, assignments and enrollments from one parsed feed."""
     result = FeedResult(feed_run_id=feed_run_id, rejections=list(feed.rejections))
     now = utcnow()
-    schools = _upsert_schools(session, feed, configs, now)
+    no_calendar: dict[str, Any] = {}  # school -> why it has no calendar (str or error)
+    schools = _upsert_schools(session, feed, configs, now, no_calendar)
+    result.rejections += _session_rejections(feed, no_calendar)
     toggled: set[int] = set()  # staff whose `active` changed
     staff_ids = _upsert_staff(session, feed, schools, now, toggled)
-    records = [r for r in feed.enrollments if _school_known(r, schools, result)]
+    records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
+    records = _skip_first_sight_departures(session, records, result)
+    records = _grades_left_to_the_school(records, configs, result)
     student_ids = _upsert_students(session, records, now)
     moved = _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
@@ -185,23 +192,82 @@ def _reowned(session: Session, students: set[int], toggled: set[int]) -> list[in
 
 
 def _school_known(
-    record: StudentEnrollmentRecord, schools: dict[str, Any], result: FeedResult
+    record: StudentEnrollmentRecord,
+    schools: dict[str, Any],
+    result: FeedResult,
+    no_calendar: dict[str, Any],
 ) -> bool:
     if record.school_source_id in schools:
         return True
+    reason = no_calendar.get(record.school_source_id)
     result.rejections.append(
         Rejection(
             record.source_file,
             record.source_line,
             "schoolSourcedId",
-            f"unknown school {record.school_source_id!r}",
+            f"no calendar for school {record.school_source_id!r}: {reason}"
+            if reason
+            else f"unknown school {record.school_source_id!r}",
         )
     )
     return False
 
 
+def _skip_first_sight_departures(
+    session: Session, records: list[StudentEnrollmentRecord], result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student the feed first shows already deleted or disabled is not created: creating and
+    withdrawing them would only count missed steps."""
+    gone = [r for r in records if r.gone]
+    if not gone:
+        return records
+    t = Enrollment.__table__  # type: ignore[attr-defined]
+    stored = _ids_by_source(session, t, (r.source_id for r in gone), columns=("id",))
+    skip = {r.source_id for r in gone if r.source_id not in stored}
+    result.skipped += len(skip)
+    return [r for r in records if r.source_id not in skip]
+
+
+def _grades_left_to_the_school(
+    records: list[StudentEnrollmentRecord], configs: SchoolConfigs, result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student whose row and classes name no grade takes the school's `[defaults] grade`;
+    without one the row is rejected with the parser's reason."""
+    out = []
+    for r in records:
+        if r.grade_unknown:
+            grade = configs.for_school(r.school_source_id).default_grade
+            if grade is None:
+                result.rejections.append(
+                    Rejection(r.source_file, r.source_line, "grades", r.grade_unknown)
+                )
+                continue
+            r = replace(r, grade=grade, grade_unknown="")
+            note = "grade taken from the school's default"
+            result.notes[note] = result.notes.get(note, 0) + 1
+        out.append(r)
+    return out
+
+
+def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:
+    """The sessions at fault, once per line (a line the parse rejected is not counted twice),
+    for the schools left without a calendar."""
+    out: dict[tuple[str, int], Rejection] = {}
+    done = {(r.file, r.line) for r in feed.rejections}
+    for error in no_calendar.values():
+        for line in getattr(error, "lines", ()):
+            key = (error.file, line)
+            if key not in done:
+                out.setdefault(key, Rejection(*key, "startDate", str(error)))
+    return list(out.values())
+
+
 def _upsert_schools(
-    session: Session, feed: ParsedFeed, configs: SchoolConfigs, now: Any
+    session: Session,
+    feed: ParsedFeed,
+    configs: SchoolConfigs,
+    now: Any,
+    no_calendar: dict[str, str],
 ) -> dict[str, Any]:
     t = School.__table__  # type: ignore[attr-defined]
     wanted = {s.source_id: s.name for s in feed.schools if not s.deleted}
@@ -213,7 +279,11 @@ def _upsert_schools(
         if source_id in configs.by_school and config.calendar:
             calendar = config.calendar  # the school's own file wins
         else:
-            from_feed = calendar_from_sessions(feed.sessions, source_id, config)
+            try:
+                from_feed = _calendar_from_feed(feed, source_id, config)
+            except SessionCalendarError as exc:
+                no_calendar[source_id] = exc  # type: ignore[assignment]
+                continue
             calendar = from_feed or config.calendar
         row = existing.get(source_id)
         if row is None:
@@ -221,6 +291,10 @@ def _upsert_schools(
             known = (
                 bool(name) if feed.kind.startswith("oneroster") else source_id in configs.by_school
             )
+            if calendar is None and known:
+                no_calendar[source_id] = (
+                    "the feed has no academic sessions for it and no school file configures one"
+                )
             if calendar is None or not known:
                 continue  # unknown school: its rows are rejected below
             session.execute(
@@ -253,7 +327,23 @@ def _upsert_schools(
                 session.execute(
                     sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=now)
                 )
-    return _ids_by_source(session, t, wanted)
+    found = _ids_by_source(session, t, wanted)
+    return {k: v for k, v in found.items() if k not in no_calendar}
+
+
+def _calendar_from_feed(
+    feed: ParsedFeed, school: str, config: SchoolConfig
+) -> dict[str, Any] | None:
+    """The calendar the feed's sessions give the school (`intake.calendars`), with the school
+    configuration's time zone and holidays; None when the feed has no sessions for it."""
+    base = config.calendar or {}
+    return calendar_from_feed_sessions(
+        feed.sessions,
+        school,
+        timezone=config.timezone or base.get("timezone") or "UTC",
+        holidays=base.get("holidays") or (),
+        rejected_lines=feed.rejected_session_lines,
+    )
 
 
 def _upsert_staff(
@@ -502,6 +592,8 @@ def _upsert_enrollments(
 
 def _missing_from_bulk(session: Session, feed: ParsedFeed, schools: dict[str, Any]) -> set[str]:
     """Students with an active enrollment at a school the bulk feed covers, but not in it."""
+    if not feed.absence_withdraws:  # a file with a structural error may have lost rows
+        return set()
     t = Enrollment.__table__  # type: ignore[attr-defined]
     st = Student.__table__  # type: ignore[attr-defined]
     rows = session.execute(

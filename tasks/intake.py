@@ -14,8 +14,9 @@ from intake.records import ParsedFeed
 from services.feed_store import FeedResult
 
 
-def detect_and_parse(path: Path) -> ParsedFeed:
-    """OneRoster (zip, or a folder with users.csv) or the simple one-row-per-student CSV."""
+def detect_and_parse(path: Path, date_order: str | None = None) -> ParsedFeed:
+    """OneRoster (zip, or a folder with users.csv) or the simple one-row-per-student CSV.
+    `date_order` (mdy/dmy) reads the feed's slash dates; without it ambiguous ones are rejected."""
     from intake.oneroster import parse_oneroster
     from intake.records import FeedError
     from intake.simple_csv import parse_simple_csv
@@ -23,8 +24,8 @@ def detect_and_parse(path: Path) -> ParsedFeed:
     if not path.exists():
         raise FeedError(f"{path}: no such file or folder")
     if path.is_dir() or path.suffix.lower() == ".zip":
-        return parse_oneroster(path)
-    return parse_simple_csv(path)
+        return parse_oneroster(path, date_order=date_order)
+    return parse_simple_csv(path, date_order=date_order)
 
 
 # A district feed holds 100k+ records: results and arguments go between tasks inside `quote`,
@@ -41,9 +42,9 @@ class Quoted(Protocol[T_co]):
 
 
 @task(name="parse-feed", cache_policy=NONE)
-def parse_feed(path: str) -> Quoted[ParsedFeed]:
+def parse_feed(path: str, date_order: str | None = None) -> Quoted[ParsedFeed]:
     """Read and validate the feed; bad rows become rejections, a non-feed raises FeedError."""
-    return quote(detect_and_parse(Path(path)))
+    return quote(detect_and_parse(Path(path), date_order))
 
 
 @task(name="store-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)

@@ -27,3 +27,15 @@ def ilp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     dispose_engines()
     get_settings.cache_clear()
     os.environ.pop("ILP_DATABASE_URL", None)
+
+
+@pytest.fixture
+def school_files(ilp_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repo's school configuration folder (ILP_SCHOOLS_DIR) a test may add to."""
+    import shutil
+
+    folder = ilp_env / "schools"
+    shutil.copytree(REPO / "deployments" / "config" / "schools", folder)
+    monkeypatch.setenv("ILP_SCHOOLS_DIR", str(folder))
+    get_settings.cache_clear()
+    return folder

@@ -17,8 +17,10 @@ from services.planning import plan_enrollments
 from tasks.intake import detect_and_parse
 
 
-def import_path(path: Path, today: date = date(2026, 9, 1)) -> FeedResult:
-    feed = detect_and_parse(path)
+def import_path(
+    path: Path, today: date = date(2026, 9, 1), date_order: str | None = None
+) -> FeedResult:
+    feed = detect_and_parse(path, date_order)
     with session_scope() as session:
         run_id = start_feed_run(session, str(path), feed.kind)
     with session_scope() as session:
