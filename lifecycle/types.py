@@ -101,13 +101,15 @@ class Escalation:
 
     `level` is 0-4 for the communication plan; welcome-call attempt reminders use level 0 with
     `attempt_day` set: the school day of the window (1 = the start date, or the first school day
-    on or after it).
+    on or after it). `repeat` counts the top level's repeats (0: a rung of the ladder itself);
+    repeats are derived at run time, never stored.
     """
 
     level: int
     at: datetime
     notify: tuple[Role, ...]
     attempt_day: int | None = None
+    repeat: int = 0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.settings import Settings, get_settings
+from lifecycle.access import may_reassign
 from lifecycle.types import StepStatus
 from models.db import session_scope
 from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
@@ -304,9 +305,10 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
             return RedirectResponse(f"{root}/report/{token}", status_code=303)
         cards = []
         refused = missing = 0
+        reassigning = claims.action == "reassign"
         for step_id in claims.step_ids:
             try:
-                ctx = actions.load_step(session, step_id, staff.id or 0)
+                ctx = actions.load_step(session, step_id, staff.id or 0, reassigning=reassigning)
             except StepNotFound:
                 missing += 1
                 continue
@@ -314,6 +316,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
                 refused += 1
                 continue
             cards.append(views.step_view(session, ctx, now))
+        forms = _reassign_forms(session, config, claims, staff, cards, root)
         session.rollback()  # a GET never writes
     if not cards:
         if refused:
@@ -337,7 +340,38 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         back=back,
         values={},
         errors={},
+        reassign_forms=forms,
     )
+
+
+def _reassign_forms(
+    session: Session,
+    config: WebConfig,
+    claims: TokenClaims,
+    staff: Staff,
+    cards: list[views.StepView],
+    root: str,
+) -> dict[int, dict[str, Any]]:
+    """For the school's ILP coordinator, a small form per open step to hand it to someone
+    else (`services.actions.reassign`); nobody else sees it."""
+    forms: dict[int, dict[str, Any]] = {}
+    member = actions.staff_member(staff)
+    for card in cards:
+        if not card.is_open:
+            continue
+        step = session.get(Step, card.id)
+        enrollment = session.get(Enrollment, step.enrollment_id) if step else None
+        if step is None or enrollment is None:
+            continue
+        if not may_reassign(member, enrollment.school_id):
+            continue
+        token = _mint(config, claims, "reassign", card.id)
+        forms[card.id] = {
+            "action": f"{root}/a/{token}",
+            "owner": step.owner_staff_id,
+            "choices": actions.reassign_choices(session, enrollment.school_id),
+        }
+    return forms
 
 
 def _task_list(
@@ -465,6 +499,8 @@ def _dispatch(
         return actions.snooze(session, step_id, actor, form.get("until", ""))
     if action == "complete":
         return actions.complete(session, step_id, actor, form)
+    if action == "reassign":
+        return actions.reassign(session, step_id, actor, form.get("owner", ""))
     raise PageError(400, "Link not valid", "This link names an unknown action.")
 
 
@@ -485,10 +521,15 @@ def _form_again(
         step_id = int(form["step"])
     with session_scope(config.db_url) as session:
         try:
-            ctx = actions.load_step(session, step_id, claims.staff_id)
+            ctx = actions.load_step(
+                session, step_id, claims.staff_id, reassigning=claims.action == "reassign"
+            )
         except (StepNotFound, NotPermitted) as exc:
             raise PageError(400, "Not done", str(error)) from exc
         card = views.step_view(session, ctx, now)
+        forms = (
+            _reassign_forms(session, config, claims, ctx.staff, [card], root) if ctx.staff else {}
+        )
         session.rollback()
     values = {k: v for k, v in form.items() if not k.startswith("_")}
     return views.render(
@@ -505,6 +546,7 @@ def _form_again(
         back=back,
         values=values,
         errors={"message": str(error), "field": error.field or ""},
+        reassign_forms=forms,
     )
 
 

@@ -41,6 +41,7 @@ ACTION_TITLES = {
     "acknowledge": "Acknowledge",
     "complete": "Complete",
     "snooze": "Snooze",
+    "reassign": "Reassign",
 }
 
 
