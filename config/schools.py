@@ -19,6 +19,7 @@ from typing import Any
 
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import SchoolPolicy, policy_from_mapping
+from lifecycle.templates import templates_from_mapping
 from lifecycle.types import EnglishLearner, parse_grade
 
 
@@ -57,6 +58,7 @@ def _read(path: Path) -> SchoolConfig:
             calendar = calendar_to_mapping(calendar_from_mapping(calendar))
         policy = data.get("policy") or {}
         policy_from_mapping(policy)  # validate now, not at the first sweep
+        templates_from_mapping(policy)
     except ValueError as exc:
         raise SchoolConfigError(f"{path}: {exc}") from None
     defaults = data.get("defaults") or {}

@@ -33,6 +33,8 @@ LIFECYCLE_DEPLOYMENT = "enrollment-lifecycle"
 IMPORT_FEED_DEPLOYMENT = "import-feed"
 SWEEP_DEPLOYMENT = "escalation-sweep"
 RECONCILE_DEPLOYMENT = "reconcile"
+EXPORT_NOTES_DEPLOYMENT = "export-notes"
+EXPORT_NOTES_CRON = "0 11 * * *"  # daily, before the school day in US time zones (UTC)
 
 # Where the product flows live: (module, attribute). Imported only when serving.
 PRODUCT_FLOWS = {
@@ -41,6 +43,8 @@ PRODUCT_FLOWS = {
     "escalation_sweep": ("flows.escalation", "escalation_sweep"),
     "reconcile": ("flows.reconcile", "reconcile"),
 }
+# Served when its module has it (a test double with only the four flows serves those four).
+OPTIONAL_FLOWS = {"export_notes": ("flows.export", "export_notes")}
 
 DEFAULT_SWEEP_INTERVAL = timedelta(minutes=15)
 DEFAULT_RECONCILE_INTERVAL = timedelta(minutes=5)
@@ -53,6 +57,7 @@ class FlowSet:
     import_feed: Flow[..., Any]
     escalation_sweep: Flow[..., Any]
     reconcile: Flow[..., Any]
+    export_notes: Flow[..., Any] | None = None
 
 
 def load_flows(module: str | None = None) -> FlowSet:
@@ -60,6 +65,8 @@ def load_flows(module: str | None = None) -> FlowSet:
     found: dict[str, Any] = {}
     for name, (default_module, attribute) in PRODUCT_FLOWS.items():
         found[name] = getattr(importlib.import_module(module or default_module), attribute)
+    for name, (default_module, attribute) in OPTIONAL_FLOWS.items():
+        found[name] = getattr(importlib.import_module(module or default_module), attribute, None)
     return FlowSet(**found)
 
 
@@ -134,6 +141,17 @@ def build_deployments(
             description="Plan any enrollment whose event was lost",
         ),
     ]
+    if flows.export_notes is not None:
+        deployments.append(
+            flows.export_notes.to_deployment(
+                name=EXPORT_NOTES_DEPLOYMENT,
+                cron=EXPORT_NOTES_CRON,
+                concurrency_limit=one_at_a_time,
+                entrypoint_type=module_path,
+                tags=tags,
+                description="Write the day's completed notes for the SIS (TotalView School)",
+            )
+        )
     # to_deployment is sync/async dual-dispatch; called from sync code it returns the object.
     return cast("list[RunnerDeployment]", deployments)
 

@@ -26,7 +26,7 @@ from typing import Final
 from config.secrets import InsecureSecretError, check_secret
 
 TOKEN_VERSION: Final = 1
-ACTIONS: Final = ("acknowledge", "complete", "snooze", "tasks", "report")
+ACTIONS: Final = ("acknowledge", "complete", "snooze", "reassign", "tasks", "report")
 STEPLESS_ACTIONS: Final = ("tasks", "report")  # a page for a person, not an action on steps
 
 
@@ -97,7 +97,8 @@ def sign_token(
     """A URL-safe token letting `staff_id` do `action` on `step_ids` until `expires_at`.
 
     `action` is "acknowledge", "complete" or "snooze" (one step id, or several for a digest's
-    "all items" link), "tasks" (the personal task list; no step ids) or "report" (the compliance
+    "all items" link), "reassign" (a coordinator's delegation form, one step id),
+    "tasks" (the personal task list; no step ids) or "report" (the compliance
     report page for a coordinator, principal or RVP; no step ids).
     """
     step_ids = tuple(int(i) for i in step_ids)

@@ -21,7 +21,7 @@ from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StudentEnrollmentRecord
 from lifecycle.calendar import calendar_from_mapping
 from lifecycle.planner import PlanError, validate
-from lifecycle.types import EnglishLearner, Role
+from lifecycle.types import EnglishLearner, Role, StepStatus
 from lifecycle.types import Enrollment as PlannerEnrollment
 from models.bulk import insert_many
 from models.tables import (
@@ -32,6 +32,7 @@ from models.tables import (
     FeedRunStatus,
     School,
     Staff,
+    Step,
     Student,
     utcnow,
 )
@@ -51,6 +52,9 @@ class FeedResult:
     rejections: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
+    # unchanged enrollments whose staff changed (teachers, or an owner disabled/re-enabled):
+    # re-planned only so their open steps follow the new owner
+    reowned_ids: list[int] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -58,7 +62,9 @@ class FeedResult:
 
     @property
     def to_plan(self) -> list[int]:
-        return self.created_ids + self.changed_ids
+        planned = self.created_ids + self.changed_ids
+        seen = set(planned)
+        return planned + [i for i in self.reowned_ids if i not in seen]
 
 
 def fingerprint(
@@ -142,19 +148,47 @@ def apply_feed(
     no_calendar: dict[str, Any] = {}  # school -> why it has no calendar (str or error)
     schools = _upsert_schools(session, feed, configs, now, no_calendar)
     result.rejections += _session_rejections(feed, no_calendar)
-    staff_ids = _upsert_staff(session, feed, schools, now)
+    toggled: set[int] = set()  # staff whose `active` changed
+    staff_ids = _upsert_staff(session, feed, schools, now, toggled)
     records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
     records = _skip_first_sight_departures(session, records, result)
     records = _grades_left_to_the_school(records, configs, result)
     student_ids = _upsert_students(session, records, now)
-    _replace_assignments(session, records, student_ids, staff_ids, now)
+    moved = _replace_assignments(session, records, student_ids, staff_ids, now)
     _upsert_enrollments(session, records, schools, student_ids, configs, result, today, now)
     listed = {r.student_source_id for r in records}
     gone = feed.withdrawn_ids - listed  # marked gone, with no usable row of their own
     if feed.bulk and feed.kind.startswith("oneroster"):
         gone |= _missing_from_bulk(session, feed, schools)
     _withdraw_students(session, gone, result, today, now)
+    result.reowned_ids = _reowned(session, moved, toggled)
     return result
+
+
+def _reowned(session: Session, students: set[int], toggled: set[int]) -> list[int]:
+    """Enrollments of students whose assignments changed, or who are assigned to (or have open
+    steps owned by) a staff member disabled or re-enabled: their owners are re-evaluated."""
+    if not students and not toggled:
+        return []
+    a = Assignment.__table__  # type: ignore[attr-defined]
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    students = set(students)
+    ids: set[int] = set()
+    for chunk in _chunks(sorted(toggled)):
+        students.update(
+            session.execute(sa.select(a.c.student_id).where(a.c.staff_id.in_(chunk))).scalars()
+        )
+        ids.update(
+            session.execute(
+                sa.select(s.c.enrollment_id).where(
+                    s.c.owner_staff_id.in_(chunk), s.c.status == StepStatus.OPEN.value
+                )
+            ).scalars()
+        )
+    for chunk in _chunks(sorted(students)):
+        ids.update(session.execute(sa.select(e.c.id).where(e.c.student_id.in_(chunk))).scalars())
+    return sorted(ids)
 
 
 def _school_known(
@@ -313,7 +347,11 @@ def _calendar_from_feed(
 
 
 def _upsert_staff(
-    session: Session, feed: ParsedFeed, schools: dict[str, Any], now: Any
+    session: Session,
+    feed: ParsedFeed,
+    schools: dict[str, Any],
+    now: Any,
+    toggled: set[int] | None = None,
 ) -> dict[str, int]:
     t = Staff.__table__  # type: ignore[attr-defined]
     referenced = {x for r in feed.enrollments for x in r.teacher_ids}
@@ -336,6 +374,8 @@ def _upsert_staff(
             )
         elif any(getattr(row, k) != v for k, v in values.items()):
             session.execute(sa.update(t).where(t.c.id == row.id).values(**values, updated_at=now))
+            if toggled is not None and bool(row.active) != values["active"]:
+                toggled.add(row.id)
     # Simple CSV / webhook rows may name a teacher only by id and email.
     known = set(existing) | {s.source_id for s in feed.staff}
     for record in feed.enrollments:
@@ -404,9 +444,10 @@ def _replace_assignments(
     student_ids: dict[str, int],
     staff_ids: dict[str, int],
     now: Any,
-) -> None:
+) -> set[int]:
     """A record that names a student's teachers (or counselor, ESL teacher) replaces that role's
-    assignments; one that names none keeps what is stored (delta feeds)."""
+    assignments; one that names none keeps what is stored (delta feeds). Returns the students
+    whose assignments changed."""
     t = Assignment.__table__  # type: ignore[attr-defined]
     wanted: dict[tuple[int, str], set[int]] = {}
     staff_id = staff_ids.get
@@ -426,7 +467,7 @@ def _replace_assignments(
         if r.esl_teacher_id:
             want(student, esl, r.esl_teacher_id)
     if not wanted:
-        return
+        return set()
     current: dict[tuple[int, str], dict[int, int]] = {}
     students = {s for s, _ in wanted}
     columns = (t.c.id, t.c.student_id, t.c.role, t.c.staff_id)
@@ -439,18 +480,23 @@ def _replace_assignments(
         for row in session.execute(query):
             if row.student_id in students:
                 current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
-    inserts, stale = [], []
+    inserts, stale, moved = [], [], set()
     for (student, role), staff in wanted.items():
         have = current.get((student, role), {})
-        inserts += [
+        added = [
             {"staff_id": s, "student_id": student, "role": role, "created_at": now}
             for s in staff
             if s not in have
         ]
-        stale += [row_id for s, row_id in have.items() if s not in staff]
+        gone = [row_id for s, row_id in have.items() if s not in staff]
+        if added or gone:
+            moved.add(student)
+        inserts += added
+        stale += gone
     insert_many(session.connection(), t, inserts)
     for chunk in _chunks(stale):
         session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
+    return moved
 
 
 def _effective(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from config.schools import school_rules
+from lifecycle.calendar import SchoolCalendar
+from lifecycle.escalation import next_rung_at
 from lifecycle.planner import plan_enrollment, plan_key, validate
+from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.types import (
+    UNPLANNED_KINDS,
     CompletedStep,
     PlannedStep,
     Role,
@@ -31,9 +35,20 @@ from lifecycle.types import (
 )
 from models.bulk import BulkInsert
 from models.db import SessionFactory, session_factory
-from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
+from models.tables import (
+    Assignment,
+    AuditEvent,
+    Enrollment,
+    School,
+    Staff,
+    Step,
+    escalations_from_json,
+    escalations_to_json,
+    utcnow,
+)
 
 BATCH = 5000
+REASSIGNED = "step.reassigned"  # the audit action of a coordinator's delegation
 COORDINATOR = Role.ILP_COORDINATOR.value
 CLOSED = (StepStatus.COMPLETED.value,)
 
@@ -85,34 +100,74 @@ def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
     return cached[1]
 
 
-def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
-    """(student_id, role) -> staff id, from assignments; the ILP coordinator is per school."""
+Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
+
+
+def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Candidates]:
+    """(student_id, role) -> the assigned staff, active ones first (then by staff id)."""
     student_ids = list({r.student_id for r in rows})
-    owners: dict[tuple[int, str], int] = {}
+    owners: dict[tuple[int, str], Candidates] = defaultdict(list)
+    a = Assignment.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(student_ids, 900):
-        a = Assignment.__table__  # type: ignore[attr-defined]
         result = session.execute(
-            sa.select(a.c.student_id, a.c.role, a.c.staff_id)
+            sa.select(a.c.student_id, a.c.role, a.c.staff_id, t.c.active)
+            .select_from(a.join(t, t.c.id == a.c.staff_id))
             .where(a.c.student_id.in_(chunk))
-            .order_by(a.c.staff_id)
+            .order_by(t.c.active.desc(), a.c.staff_id)
         )
-        for student_id, role, staff_id in result:
-            owners.setdefault((student_id, Role(role).value), staff_id)
+        for student_id, role, staff_id, active in result:
+            owners[(student_id, Role(role).value)].append((staff_id, bool(active)))
     return owners
 
 
-def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]:
-    coordinators: dict[int, int] = {}
+def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, Candidates]:
+    coordinators: dict[int, Candidates] = defaultdict(list)
     t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
-        sa.select(t.c.id, t.c.school_id, t.c.roles)
+        sa.select(t.c.id, t.c.school_id, t.c.roles, t.c.active)
         .where(t.c.school_id.in_(list(set(school_ids))))
-        .order_by(t.c.id)
+        .order_by(t.c.active.desc(), t.c.id)
     )
-    for staff_id, school_id, roles in result:
+    for staff_id, school_id, roles, active in result:
         if Role.ILP_COORDINATOR.value in (roles or []):
-            coordinators.setdefault(school_id, staff_id)
+            coordinators[school_id].append((staff_id, bool(active)))
     return coordinators
+
+
+def choose_owner(candidates: Candidates, current: int | None) -> int | None:
+    """The current owner while still an active candidate (no churn when a second teacher comes
+    and goes), else the first active one, else an inactive one: kept so the report can say
+    "owner inactive" while the sweep sends the owner's rungs to the ILP coordinator."""
+    if current is not None and (current, True) in candidates:
+        return current
+    return candidates[0][0] if candidates else None
+
+
+def _delegated(session: Session, step_ids: Sequence[int]) -> dict[int, int]:
+    """Step id -> the active staff member a coordinator last reassigned it to (services.actions
+    `reassign`, read from its audit events): a delegation the school's records do not undo."""
+    ev = AuditEvent.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
+    latest: dict[int, tuple[int, int | None]] = {}
+    for chunk in _chunks(list(step_ids), 900):
+        query = sa.select(ev.c.id, ev.c.step_id, ev.c.after).where(
+            ev.c.step_id.in_(chunk), ev.c.action == REASSIGNED
+        )
+        for row in session.execute(query):
+            target = (row.after or {}).get("owner_staff_id")
+            if row.step_id not in latest or row.id > latest[row.step_id][0]:
+                latest[row.step_id] = (row.id, target)
+    targets = {target for _, target in latest.values() if target is not None}
+    active: set[int] = set()
+    for chunk in _chunks(sorted(targets), 900):
+        query = sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.active.is_(True))
+        active.update(session.execute(query).scalars())
+    return {
+        sid: target
+        for sid, (_, target) in latest.items()
+        if target is not None and target in active
+    }
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -140,6 +195,7 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
                         required=s.required,
                     )
                     for s in completed
+                    if StepKind(s.kind) not in UNPLANNED_KINDS
                 ),
                 key=lambda c: (c.kind.value, c.seq),
             )
@@ -192,6 +248,10 @@ class _Batch:
     inserts: list[tuple[dict[str, Any], int, int | None]]
     updates: list[dict[str, Any]]
     cancels: list[int]
+    # open steps whose owner the school's records would change: applied unless delegated
+    owner_moves: list[tuple[Any, dict[str, Any], tuple[SchoolCalendar, SchoolPolicy]]] = field(
+        default_factory=list
+    )
 
 
 STEP_COLUMNS = (
@@ -207,6 +267,7 @@ STEP_COLUMNS = (
     "escalation_schedule",
     "rungs_sent",
     "owner_staff_id",
+    "next_action_at",
 )
 
 
@@ -250,13 +311,26 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
         else:
             validate(enrollment, calendar)
 
-        def owner_of(role: str, row: Any = row) -> int | None:
+        def owner_of(role: str, current: int | None, row: Any = row) -> int | None:
             if role == COORDINATOR:
-                return coordinators.get(row.school_id)
-            return owners.get((row.student_id, role))
+                return choose_owner(coordinators.get(row.school_id, []), current)
+            return choose_owner(owners.get((row.student_id, role), []), current)
 
-        _diff(batch, row.id, plan, current, owner_of)
+        _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
+    _move_owners(session, batch)
     return batch
+
+
+def _move_owners(session: Session, batch: _Batch) -> None:
+    """Ownership follows the school's records (a new teacher, a staff member who left), except
+    where a coordinator delegated the step to someone still active."""
+    delegated = _delegated(session, [stored.id for stored, _, _ in batch.owner_moves])
+    for stored, values, rules in batch.owner_moves:
+        if delegated.get(stored.id) == stored.owner_staff_id:
+            values["owner_staff_id"] = stored.owner_staff_id
+        if _changed(stored, values):
+            batch.updates.append(_update(stored, values, batch.now, rules))
+    batch.owner_moves.clear()
 
 
 def _diff(
@@ -264,7 +338,8 @@ def _diff(
     enrollment_id: int,
     plan: tuple[PlannedStep, ...],
     current: list[Any],
-    owner_of: Callable[[str], int | None],
+    owner_of: Callable[[str, int | None], int | None],
+    rules: tuple[SchoolCalendar, SchoolPolicy],
 ) -> None:
     """New steps are inserted, changed open ones updated in place (keeping how far their
     ladder went when it is the same ladder), completed ones kept, dropped open ones cancelled."""
@@ -275,25 +350,45 @@ def _diff(
         stored = by_key.get(step.key)
         if stored is not None and stored.status == StepStatus.COMPLETED.value:
             continue
-        owner = owner_of(step.owner.value)
+        if stored is not None and step.status is not StepStatus.OPEN:
+            owner = stored.owner_staff_id  # missed or cancelled: stays whose it was
+        else:
+            owner = owner_of(step.owner.value, stored.owner_staff_id if stored else None)
         if stored is None:
             batch.inserts.append((template, enrollment_id, owner))
             continue
         values = {**template, "owner_staff_id": owner}
-        if _changed(stored, values):
-            batch.updates.append(_update(stored, values, batch.now))
+        if stored.owner_staff_id is not None and stored.owner_staff_id != owner:
+            batch.owner_moves.append((stored, values, rules))
+        elif _changed(stored, values) or _resumes(stored, rules):
+            batch.updates.append(_update(stored, values, batch.now, rules))
     for st in current:
         key = (StepKind(st.kind), st.seq)
-        if key not in planned_keys and st.status == StepStatus.OPEN.value:
+        unplanned = key[0] in UNPLANNED_KINDS  # added by services, not the planner
+        if key not in planned_keys and st.status == StepStatus.OPEN.value and not unplanned:
             batch.cancels.append(st.id)
 
 
-def _update(stored: Any, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _resumes(stored: Any, rules: tuple[SchoolCalendar, SchoolPolicy]) -> bool:
+    """An open step whose ladder ended before the top level repeated (next_action_at NULL)
+    while a repeat is still ahead: a re-plan puts it back on the sweep's list."""
+    if stored.status != StepStatus.OPEN.value or stored.next_action_at is not None:
+        return False
+    ladder = escalations_from_json(stored.escalation_schedule or [])
+    return next_rung_at(ladder, stored.rungs_sent, *rules) is not None
+
+
+def _update(
+    stored: Any,
+    values: dict[str, Any],
+    now: datetime,
+    rules: tuple[SchoolCalendar, SchoolPolicy],
+) -> dict[str, Any]:
     same_ladder = stored.escalation_schedule == values["escalation_schedule"]
     values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
-    if same_ladder:
-        rest = values["escalation_schedule"][stored.rungs_sent :]
-        values["next_action_at"] = datetime.fromisoformat(rest[0]["at"]) if rest else None
+    if same_ladder:  # the count may run past the stored ladder into its repeats
+        ladder = escalations_from_json(values["escalation_schedule"])
+        values["next_action_at"] = next_rung_at(ladder, stored.rungs_sent, *rules)
     values["updated_at"] = now
     values["_id"] = stored.id
     return values

@@ -10,6 +10,8 @@
     GET|HEAD /report/{token}  the compliance report (web/report.py): coordinators, principals
                           and RVPs, with a "report" token from `ilp report --link STAFF_ID`
     GET|HEAD /static/app.css
+    GET|HEAD|POST /ilp/{token}  the EL ILP form and versions / the parent copy (web/documents.py),
+                          from a complete link of an el_ilp, el_ilp_review or parent_copy step
     POST     /enrollments from web/webhook.py, when that module exists
 
 The token in the URL path is the only credential: forms carry it in their action URL and use no
@@ -39,6 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.settings import Settings, get_settings
+from lifecycle.access import may_reassign
 from lifecycle.types import StepStatus
 from models.db import session_scope
 from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
@@ -163,6 +166,9 @@ def _include_routers(app: FastAPI) -> None:
     from web.report import router as report_router
 
     app.include_router(report_router)
+    from web.documents import router as documents_router  # /ilp/{token}: EL ILP, parent copy
+
+    app.include_router(documents_router)
 
     try:
         from web.webhook import router as webhook_router
@@ -280,9 +286,10 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
             return RedirectResponse(f"{root}/report/{token}", status_code=303)
         cards = []
         refused = missing = 0
+        reassigning = claims.action == "reassign"
         for step_id in claims.step_ids:
             try:
-                ctx = actions.load_step(session, step_id, staff.id or 0)
+                ctx = actions.load_step(session, step_id, staff.id or 0, reassigning=reassigning)
             except StepNotFound:
                 missing += 1
                 continue
@@ -290,6 +297,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
                 refused += 1
                 continue
             cards.append(views.step_view(session, ctx, now))
+        forms = _reassign_forms(session, config, claims, staff, cards, root)
         session.rollback()  # a GET never writes
     if not cards:
         if refused:
@@ -313,7 +321,38 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         back=back,
         values={},
         errors={},
+        reassign_forms=forms,
     )
+
+
+def _reassign_forms(
+    session: Session,
+    config: WebConfig,
+    claims: TokenClaims,
+    staff: Staff,
+    cards: list[views.StepView],
+    root: str,
+) -> dict[int, dict[str, Any]]:
+    """For the school's ILP coordinator, a small form per open step to hand it to someone
+    else (`services.actions.reassign`); nobody else sees it."""
+    forms: dict[int, dict[str, Any]] = {}
+    member = actions.staff_member(staff)
+    for card in cards:
+        if not card.is_open:
+            continue
+        step = session.get(Step, card.id)
+        enrollment = session.get(Enrollment, step.enrollment_id) if step else None
+        if step is None or enrollment is None:
+            continue
+        if not may_reassign(member, enrollment.school_id):
+            continue
+        token = _mint(config, claims, "reassign", card.id)
+        forms[card.id] = {
+            "action": f"{root}/a/{token}",
+            "owner": step.owner_staff_id,
+            "choices": actions.reassign_choices(session, enrollment.school_id),
+        }
+    return forms
 
 
 def _task_list(
@@ -441,6 +480,8 @@ def _dispatch(
         return actions.snooze(session, step_id, actor, form.get("until", ""))
     if action == "complete":
         return actions.complete(session, step_id, actor, form)
+    if action == "reassign":
+        return actions.reassign(session, step_id, actor, form.get("owner", ""))
     raise PageError(400, "Link not valid", "This link names an unknown action.")
 
 
@@ -461,10 +502,15 @@ def _form_again(
         step_id = int(form["step"])
     with session_scope(config.db_url) as session:
         try:
-            ctx = actions.load_step(session, step_id, claims.staff_id)
+            ctx = actions.load_step(
+                session, step_id, claims.staff_id, reassigning=claims.action == "reassign"
+            )
         except (StepNotFound, NotPermitted) as exc:
             raise PageError(400, "Not done", str(error)) from exc
         card = views.step_view(session, ctx, now)
+        forms = (
+            _reassign_forms(session, config, claims, ctx.staff, [card], root) if ctx.staff else {}
+        )
         session.rollback()
     values = {k: v for k, v in form.items() if not k.startswith("_")}
     return views.render(
@@ -481,6 +527,7 @@ def _form_again(
         back=back,
         values=values,
         errors={"message": str(error), "field": error.field or ""},
+        reassign_forms=forms,
     )
 
 

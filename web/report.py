@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from lifecycle.types import Role
 from notifications.render import step_label
-from services.report import BUCKETS, Counts, compliance_report
+from services.report import BUCKETS, Counts, compliance_report, escalated_text
 from web.pages import PageError, guard, page_root, staff_of, verified_claims
 
 REPORT_ROLES = (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value, Role.REGIONAL_VP.value)
@@ -75,6 +75,7 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
             as_of=", ".join(days) or now.date().isoformat(),
             buckets=BUCKETS,
             step_label=step_label,
+            escalated_text=escalated_text,
             teachers=report.by_teacher[:MAX_TEACHERS],
             more_teachers=max(len(report.by_teacher) - MAX_TEACHERS, 0),
             root=page_root(request),

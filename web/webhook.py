@@ -71,7 +71,8 @@ class StoredItems:
 
     @property
     def changed(self) -> set[int]:
-        return set(self.result.changed_ids)
+        """Changed enrollments, and those whose teachers changed (re-planned for owners)."""
+        return set(self.result.changed_ids) | set(self.result.reowned_ids)
 
 
 def store_enrollments(
@@ -96,7 +97,8 @@ def store_enrollments(
     )
     with sessions() as session:
         labels = {
-            i: describe_enrollment(session, i) for i in (*result.created_ids, *result.changed_ids)
+            i: describe_enrollment(session, i)
+            for i in (*result.created_ids, *result.changed_ids, *result.reowned_ids)
         }
         ids = enrollment_ids_by_source(session, [r.source_id for r in records])
     return StoredItems(result, records, labels, ids)

@@ -222,3 +222,11 @@ def test_a_regional_vp_narrows_to_one_school_and_others_cannot(
     assert client.get(f"/report/{coord}", params={"school": "sch-b"}).status_code == 403
     own = client.get(f"/report/{coord}", params={"school": "sch-a"})
     assert own.status_code == 200 and "?school=" not in own.text
+
+
+def test_page_shows_how_long_steps_have_been_escalated(built: Built, client: TestClient) -> None:
+    html = client.get(f"/report/{token(built, 'rvp')}").text
+    assert 'id="escalated"' in html and "escalated for 13 school days" in html
+    assert "Longest escalated (school days)" in html
+    assert 'id="owner-flags"' in html and "1 no owner" in html
+    assert "Sam" not in html

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from models.db import session_scope
+from models.tables import Staff
 from services.report import compliance_report, report_markdown
 from tests.report.conftest import EXPECTED, NOW, Built, counts
 
@@ -90,3 +92,33 @@ def test_markdown_artifact_text(built: Built) -> None:
     assert "| School A (sch-a) | 2 | 1 | 2 | 1 | 2 | 8 | 33% |" in text
     assert "Theo Two (t2)" in text  # owners with overdue/missed steps
     assert "Sam" not in text  # no student names
+
+
+def test_how_long_overdue_steps_have_been_escalated_and_owner_flags(built: Built) -> None:
+    """Step 12 (EL ILP, due Thu 10 Sep, no owner) is 15 school days overdue on Thu 1 Oct; its
+    first overdue rung (2 school days after due) was 13 school days ago. Step 5 (due Wed 30 Sep)
+    is overdue but not escalated yet. Tess (t1) has left: her open steps are flagged."""
+    with session_scope(built.url) as s:
+        s.execute(sa.update(Staff).where(Staff.id == built.staff["t1"]).values(active=False))
+    with session_scope(built.url) as s:
+        report = compliance_report(s, NOW)
+    listed = {x.step_id: x for x in report.escalated}
+    assert set(listed) == {built.steps[12], built.steps[5]}  # open, required, past due
+    el = listed[built.steps[12]]
+    assert (el.overdue_school_days, el.escalated_school_days, el.owner_flag) == (15, 13, "no owner")
+    assert el.student_ref.startswith("S.S. #") and el.owner == "(no owner)"
+    note = listed[built.steps[5]]
+    assert (note.overdue_school_days, note.escalated_school_days) == (1, None)
+    assert note.owner_flag == "owner inactive" and note.owner == "Tess One (t1)"
+    assert report.escalated[0].step_id == built.steps[12]  # longest first
+    assert {r.key: r.longest_escalated for r in report.by_school} == {"sch-a": None, "sch-b": 13}
+    assert {r.key: r.longest_escalated for r in report.by_teacher}["none"] == 13
+    assert report.longest_escalated == 13
+    assert report.owner_flags == {"sch-a": {"owner inactive": 3}, "sch-b": {"no owner": 1}}
+    assert report.as_dict()["escalated"][0]["escalated_school_days"] == 13
+
+    text = report_markdown(report)
+    assert "longest: escalated for 13 school days" in text
+    assert "| (no owner) |" in text and "Tess One (t1) (owner inactive)" in text
+    assert "- sch-a: 3 owner inactive" in text and "- sch-b: 1 no owner" in text
+    assert "Sam" not in text

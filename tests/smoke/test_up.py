@@ -173,6 +173,7 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
         "import-feed",
         "escalation-sweep",
         "reconcile",
+        "export-notes",  # issue 18: the daily SIS export
     }
     # The UI is served too.
     assert "<html" in httpx.get(f"http://127.0.0.1:{ports['prefect']}/", timeout=10).text.lower()

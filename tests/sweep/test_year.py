@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from config.schools import school_rules
-from lifecycle.escalation import acknowledge_pause_until, snooze_until
+from lifecycle.escalation import acknowledge_pause_until, full_schedule, snooze_until
 from lifecycle.types import Role, StepStatus
 from models.db import session_scope
 from models.tables import (
@@ -183,13 +183,15 @@ def model_of_untouched(d: District, student: str) -> set[tuple[str, date, str, i
         Role.REGIONAL_VP: "rvp",
     }
     out = set()
+    calendar, policy = _rules(d)
     with session_scope(d.url) as s:
         steps = s.execute(
             sa.select(Step).where(Step.enrollment_id == d.students[student])
         ).scalars()
         for step in steps:
             by_at: dict[datetime, Any] = {}
-            for rung in escalations_from_json(step.escalation_schedule):
+            ladder = escalations_from_json(step.escalation_schedule)
+            for rung in full_schedule(ladder, calendar, policy):  # the ladder, then repeats
                 best = by_at.get(rung.at)
                 if best is None or rung.level > best.level:
                     by_at[rung.at] = rung
@@ -246,8 +248,11 @@ def test_whole_year(district: District) -> None:
                        (date(2026, 9, 1), 2)]  # fmt: skip
     # Welcome note: acknowledged Mon 31 Aug -> level 2 (due Tue 1 Sep, inside the pause) sent
     # when the pause ends, Thu 3 Sep 07:00; then on.
+    # Then level 4 again every 5 school days until it is completed (Tue 20 Oct).
     assert ana[WN] == [(date(2026, 8, 26), 0), (date(2026, 8, 31), 1), (date(2026, 9, 3), 2),
-                       (date(2026, 9, 4), 3), (date(2026, 9, 14), 4)]  # fmt: skip
+                       (date(2026, 9, 4), 3), (date(2026, 9, 14), 4), (date(2026, 9, 21), 4),
+                       (date(2026, 9, 28), 4), (date(2026, 10, 5), 4), (date(2026, 10, 12), 4),
+                       (date(2026, 10, 19), 4)]  # fmt: skip
     # Q2 note (due Fri 18 Dec): reminder (Tue 15 Dec) snoozed to Thu 17 Dec; then due; then
     # overdue +2 school days across the winter break (Q3 starts Tue 5 Jan): Wed 6 Jan.
     assert ana["q2_note"][:3] == [(date(2026, 12, 17), 0), (date(2026, 12, 18), 1),

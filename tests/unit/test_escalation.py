@@ -6,13 +6,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from lifecycle.calendar import nth_school_day, school_days_overdue
 from lifecycle.escalation import (
     LadderState,
     acknowledge_pause_until,
     current_window,
     decide,
+    escalated_school_days,
     in_sending_window,
     next_window_start,
+    repeat_rungs,
     snooze_until,
 )
 from lifecycle.planner import plan_enrollment
@@ -209,3 +212,89 @@ def test_current_window_names_one_window_per_school_day(calendar, policy) -> Non
     night = at_local(calendar, date(2026, 9, 8), 22)
     assert current_window(morning, calendar, policy) == current_window(afternoon, calendar, policy)
     assert local(calendar, current_window(night, calendar, policy)).date() == date(2026, 9, 9)
+
+
+# --- until done: the top level repeats ----------------------------------------------------------
+
+
+def test_top_level_repeats_every_n_school_days_until_the_year_ends(calendar, policy, q2) -> None:
+    top = q2.escalations[-1]  # level 4, Mon 18 Jan 2027
+    repeats = repeat_rungs(q2.escalations, calendar, policy)
+    assert policy.repeat_every_school_days == 5
+    days = [local(calendar, r.at).date() for r in repeats]
+    assert days[:3] == [date(2027, 1, 25), date(2027, 2, 1), date(2027, 2, 8)]
+    assert days[-1] <= calendar.year_end and len(days) == len(set(days))
+    previous = local(calendar, top.at).date()
+    for n, rung in enumerate(repeats, start=1):
+        assert (rung.level, rung.notify, rung.repeat, rung.attempt_day) == (
+            top.level,
+            top.notify,
+            n,
+            None,
+        )
+        day = local(calendar, rung.at).date()
+        assert school_days_overdue(calendar, previous, day) == 5  # exactly the cadence
+        assert local(calendar, rung.at).time() == policy.window_start
+        previous = day
+    # the next one would fall after the last school day
+    assert not calendar.is_school_day(nth_school_day(calendar, previous, 5))
+
+
+def test_decide_keeps_notifying_after_the_ladder(calendar, policy, q2) -> None:
+    ladder = len(q2.escalations)
+    repeats = repeat_rungs(q2.escalations, calendar, policy)
+    state = LadderState(StepStatus.OPEN, rungs_sent=ladder)
+    d = decide(q2.escalations, state, q2.escalations[-1].at + timedelta(hours=1), calendar, policy)
+    assert d.send is None and d.next_action_at == repeats[0].at
+    d = decide(q2.escalations, state, repeats[0].at + timedelta(minutes=1), calendar, policy)
+    assert d.send == repeats[0] and d.rungs_sent == ladder + 1
+    assert d.next_action_at == repeats[1].at
+    # a sweep that was down for weeks sends one message (the latest repeat), then goes on
+    late = repeats[4].at + timedelta(hours=2)
+    d = decide(q2.escalations, state, late, calendar, policy)
+    assert d.send == repeats[4] and d.next_action_at == repeats[5].at
+    # the last repeat ends it
+    state = LadderState(StepStatus.OPEN, rungs_sent=ladder + len(repeats) - 1)
+    d = decide(q2.escalations, state, repeats[-1].at + timedelta(minutes=1), calendar, policy)
+    assert d.send == repeats[-1] and d.next_action_at is None
+    # done or withdrawn: nothing, ever
+    closed = LadderState(StepStatus.COMPLETED, rungs_sent=ladder)
+    assert decide(q2.escalations, closed, late, calendar, policy).send is None
+
+
+def test_acknowledge_holds_a_repeat_too(calendar, policy, q2) -> None:
+    repeats = repeat_rungs(q2.escalations, calendar, policy)
+    acked = repeats[0].at + timedelta(hours=3)
+    until = acknowledge_pause_until(acked, calendar, policy)
+    state = LadderState(
+        StepStatus.OPEN, rungs_sent=len(q2.escalations) + 1, acknowledged_until=until
+    )
+    d = decide(q2.escalations, state, acked + timedelta(hours=1), calendar, policy)
+    assert d.send is None and d.next_action_at == max(until, repeats[1].at)
+
+
+def test_repeat_cadence_is_configuration(calendar, q2) -> None:
+    off = policy_from_mapping({"repeat_every_school_days": 0})
+    assert repeat_rungs(q2.escalations, calendar, off) == ()
+    state = LadderState(StepStatus.OPEN, rungs_sent=len(q2.escalations))
+    later = q2.escalations[-1].at + timedelta(days=30)
+    assert decide(q2.escalations, state, later, calendar, off).next_action_at is None
+    daily = policy_from_mapping({"repeat_every_school_days": 1})
+    days = [local(calendar, r.at).date() for r in repeat_rungs(q2.escalations, calendar, daily)]
+    assert days[:2] == [date(2027, 1, 19), date(2027, 1, 20)]
+    assert len(days) == len(set(days)) and all(calendar.is_school_day(d) for d in days)
+    with pytest.raises(PolicyError, match="repeat_every_school_days"):
+        policy_from_mapping({"repeat_every_school_days": -1})
+
+
+def test_no_repeats_without_a_top_level_or_school_days_left(calendar, policy) -> None:
+    synopsis = step_of(K.SYNOPSIS, plan_enrollment(enrollment(date(2026, 8, 17)), calendar, policy))
+    assert repeat_rungs(synopsis.escalations, calendar, policy) == ()  # due on the last day
+    assert repeat_rungs((), calendar, policy) == ()
+
+
+def test_escalated_school_days_count_from_the_first_overdue_rung(calendar, policy, q2) -> None:
+    # due Fri 18 Dec; level 2 (the coordinator) on Wed 6 Jan, the 2nd school day after
+    assert escalated_school_days(q2.due, date(2027, 1, 5), calendar, policy) is None
+    assert escalated_school_days(q2.due, date(2027, 1, 6), calendar, policy) == 0
+    assert escalated_school_days(q2.due, date(2027, 1, 13), calendar, policy) == 5
