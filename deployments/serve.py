@@ -1,7 +1,7 @@
 """What `make up` serves: the four deployments, their trigger and schedules, in one process.
 
     python -m deployments.serve                              # the product flows
-    python -m deployments.serve --flows tests.e2e.spike_flows  # any module with the four names
+    python -m deployments.serve --flows tests.flows.spike_flows  # any module with the four names
 
 `prefect.serve()` registers each deployment with the Prefect API (the trigger becomes an automation
 on the server), then polls for scheduled runs and executes each one in a subprocess

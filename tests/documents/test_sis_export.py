@@ -191,4 +191,4 @@ def test_export_notes_is_served_daily() -> None:
     assert export.entrypoint == "flows.export.export_notes"
     assert "0 11 * * *" in str(export.schedules)
     # A module with only the four core flows still serves those four.
-    assert load_flows("tests.e2e.spike_flows").export_notes is None
+    assert load_flows("tests.flows.spike_flows").export_notes is None
