@@ -61,6 +61,7 @@ from web.pages import (
     Emitter,
     PageError,
     WebConfig,
+    emit_outcomes,
     error_page,
     guard,
     page_root,
@@ -439,7 +440,7 @@ def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) 
     if not outcomes:
         raise PageError(403, "Not allowed", "None of these steps are yours. Nothing was changed.")
     events = [o for o in outcomes if o.event]
-    background = BackgroundTask(_emit_all, config, events, claims.staff_id) if events else None
+    background = BackgroundTask(emit_outcomes, config, events, claims.staff_id) if events else None
     with session_scope(config.db_url) as session:
         cards = []
         for outcome in outcomes:
@@ -529,23 +530,3 @@ def _form_again(
         errors={"message": str(error), "field": error.field or ""},
         reassign_forms=forms,
     )
-
-
-def _emit_all(config: WebConfig, outcomes: list[ActionOutcome], staff_id: int) -> None:
-    """After the commit (a background task after the response): one Prefect event per change.
-    Emission never raises (tasks.events); the database already holds the truth."""
-    if config.emit is None:
-        return
-    for outcome in outcomes:
-        try:
-            config.emit(
-                outcome.event,
-                outcome.step_id,
-                enrollment_id=outcome.enrollment_id,
-                school_id=outcome.school_source_id,
-                actor=f"staff-{staff_id}",
-                action=outcome.action,
-                audit_id=outcome.audit_id,
-            )
-        except Exception:  # noqa: BLE001 - an event is only a trigger
-            logger.warning("could not emit %s for step %s", outcome.event, outcome.step_id)

@@ -38,11 +38,12 @@ from models.db import session_scope
 from models.tables import Staff
 from notifications.tokens import TokenClaims
 from services import actions, el_ilp, parent_copy
-from services.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
+from services.actions import Actor, InvalidInput, NotPermitted, StepNotFound
 from web import views
 from web.pages import (
     PageError,
     WebConfig,
+    emit_outcomes,
     error_page,
     guard,
     page_root,
@@ -332,7 +333,7 @@ def _act(request: Request, token: str, form: dict[str, str]) -> Response:
         document_link=f"{root}/ilp/{token}",
     )
     if outcome.event:
-        response.background = BackgroundTask(_emit, config, outcome, claims.staff_id)
+        response.background = BackgroundTask(emit_outcomes, config, [outcome], claims.staff_id)
     return response
 
 
@@ -343,21 +344,3 @@ async def document_post(request: Request, token: str) -> Response:
     except PageError as exc:
         return error_page(request, exc)
     return await run_in_threadpool(guard, request, lambda: _act(request, token, form))
-
-
-def _emit(config: WebConfig, outcome: ActionOutcome, staff_id: int) -> None:
-    """After the commit: the same Prefect event an action page emits."""
-    if config.emit is None:
-        return
-    try:
-        config.emit(
-            outcome.event,
-            outcome.step_id,
-            enrollment_id=outcome.enrollment_id,
-            school_id=outcome.school_source_id,
-            actor=f"staff-{staff_id}",
-            action=outcome.action,
-            audit_id=outcome.audit_id,
-        )
-    except Exception:  # noqa: BLE001 - an event is only a trigger
-        logger.warning("could not emit %s for step %s", outcome.event, outcome.step_id)

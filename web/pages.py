@@ -6,7 +6,8 @@ so neither imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,10 @@ from sqlmodel import Session
 from config.settings import Settings
 from models.tables import Staff
 from notifications.tokens import TokenClaims, TokenExpired, TokenTampered, verify_token
+from services.actions import ActionOutcome
 from web import views
+
+logger = logging.getLogger(__name__)
 
 MAX_TOKEN_CHARS = 4096
 MAX_STEPS = 500  # step ids in one (digest) token
@@ -103,3 +107,23 @@ def staff_of(session: Session, claims: TokenClaims) -> Staff:
     if staff is None or not staff.active:
         raise PageError(403, "Not allowed", "This link is not valid for any active staff member.")
     return staff
+
+
+def emit_outcomes(config: WebConfig, outcomes: Sequence[ActionOutcome], staff_id: int) -> None:
+    """After the commit (a background task after the response): one Prefect event per change.
+    Emission never raises (tasks.events); the database already holds the truth."""
+    if config.emit is None:
+        return
+    for outcome in outcomes:
+        try:
+            config.emit(
+                outcome.event,
+                outcome.step_id,
+                enrollment_id=outcome.enrollment_id,
+                school_id=outcome.school_source_id,
+                actor=f"staff-{staff_id}",
+                action=outcome.action,
+                audit_id=outcome.audit_id,
+            )
+        except Exception:  # noqa: BLE001 - an event is only a trigger
+            logger.warning("could not emit %s for step %s", outcome.event, outcome.step_id)
