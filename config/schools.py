@@ -34,6 +34,12 @@ class SchoolConfig:
     default_english_learner: EnglishLearner | None = None
     default_start: date | None = None
     timezone: str | None = None
+    # A feed row naming a staff id nobody defined: "reject" the row, or accept it with a
+    # warning and route the step to the ILP "coordinator" ([intake] unknown_staff).
+    unknown_staff: str = "reject"
+
+
+UNKNOWN_STAFF_POLICIES = ("reject", "coordinator")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ def _read(path: Path) -> SchoolConfig:
         raise SchoolConfigError(f"{path}: {exc}") from None
     defaults = data.get("defaults") or {}
     el = defaults.get("english_learner")
+    unknown_staff = (data.get("intake") or {}).get("unknown_staff", "reject")
+    if unknown_staff not in UNKNOWN_STAFF_POLICIES:
+        raise SchoolConfigError(
+            f"{path}: [intake] unknown_staff must be one of {UNKNOWN_STAFF_POLICIES}"
+        )
     return SchoolConfig(
         calendar=calendar,
         policy=policy,
@@ -67,6 +78,7 @@ def _read(path: Path) -> SchoolConfig:
         default_english_learner=EnglishLearner(el) if el and el != "none" else None,
         default_start=defaults.get("start"),
         timezone=(calendar or {}).get("timezone") or data.get("timezone"),
+        unknown_staff=unknown_staff,
     )
 
 

@@ -43,17 +43,20 @@ def bulk_gc() -> Iterator[None]:
 
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
-def import_feed(path: str, today: date | None = None, progress: bool = False) -> dict[str, Any]:
-    """Parse, store (feed run, one transaction), plan in batches, report."""
+def import_feed(
+    path: str, today: date | None = None, progress: bool = False, bulk: bool = False
+) -> dict[str, Any]:
+    """Parse, store (feed run, one transaction), plan in batches, report. `bulk`: the feed
+    lists every current student of its source, so the missing ones are withdrawn."""
     with bulk_gc():
-        return _import(path, today, progress)
+        return _import(path, today, progress, bulk)
 
 
-def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
+def _import(path: str, today: date | None, progress: bool, bulk: bool = False) -> dict[str, Any]:
     logger = get_run_logger()
     feed = parse_feed(path)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
-    quoted = store_feed(feed, path, today or date.today())
+    quoted = store_feed(feed, path, today or date.today(), bulk)
     del feed
     result = quoted.unquote()
     to_plan = result.to_plan
@@ -78,12 +81,19 @@ def _import(path: str, today: date | None, progress: bool) -> dict[str, Any]:
         "withdrawn": result.withdrawn,
         "rejected": result.rejected,
         "planned": planned,
+        "scheduled": result.scheduled,
+        "fields": dict(sorted(result.fields.items())),
+        "warnings": [
+            {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
+            for r in result.warnings
+        ],
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections
         ],
     }
-    logger.info("feed %s: %s", path, {k: v for k, v in summary.items() if k != "rejections"})
+    logged = {k: v for k, v in summary.items() if k not in ("rejections", "warnings")}
+    logger.info("feed %s: %s", path, logged)
     return summary
 
 

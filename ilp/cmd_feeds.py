@@ -63,6 +63,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
+    fields = summary.get("fields") or {}
+    if fields:
+        print("  changed fields: " + ", ".join(f"{k} {n}" for k, n in fields.items()))
+    if summary.get("scheduled"):
+        print(f"  {summary['scheduled']} dated change(s) stored, applied on their day")
+    for r in summary.get("warnings", [])[:MAX_LISTED_REJECTIONS]:
+        print(f"  warning {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
         print(f"  rejected {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     if summary["rejected"] > MAX_LISTED_REJECTIONS:
@@ -81,7 +88,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not args.verbose:
         quiet_prefect_console()
     try:
-        summary = import_feed(path=str(args.path), today=args.today, progress=sys.stderr.isatty())
+        summary = import_feed(
+            path=str(args.path),
+            today=args.today,
+            progress=sys.stderr.isatty(),
+            bulk=args.bulk,
+        )
     except FeedError as exc:
         print(f"ilp import: error: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +127,12 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="OneRoster .zip or folder, or a one-row-per-student CSV")
     parser.add_argument(
         "--allow-partial", action="store_true", help="exit 0 even when rows were rejected"
+    )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="the feed lists every current student of its source: withdraw the missing ones "
+        "(a OneRoster manifest with file.users,bulk says so itself)",
     )
     parser.add_argument("--verbose", action="store_true", help="also show Prefect's run logs")
     parser.add_argument(

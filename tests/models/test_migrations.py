@@ -37,6 +37,7 @@ EXPECTED_INDEXES = {
         "ix_enrollment_student_id",
         "ix_enrollment_school_id",
         "ix_enrollment_feed_run_id",
+        "ix_enrollment_pending_on",
     },
     "assignment": {"ix_assignment_student_role"},
     "delivery": {"ix_delivery_recipient_staff_id", "ix_delivery_status_created_at"},
@@ -81,7 +82,7 @@ def check_schema(url: str) -> None:
 def test_fresh_sqlite_migrates_to_head(db_url):
     check_schema(db_url)
     with get_engine(db_url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_init_db_is_idempotent(db_url):
