@@ -68,6 +68,8 @@ class FeedResult:
     warnings: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
+    #: unchanged rows never planned (an import killed between storing and planning)
+    unplanned_ids: list[int] = field(default_factory=list)
     #: stored values this feed changed, per "table.column" (new rows not counted)
     fields: Counter[str] = field(default_factory=Counter)
 
@@ -77,7 +79,7 @@ class FeedResult:
 
     @property
     def to_plan(self) -> list[int]:
-        return self.created_ids + self.changed_ids
+        return self.created_ids + self.changed_ids + self.unplanned_ids
 
 
 def fingerprint(
@@ -689,6 +691,8 @@ def _record_change(run: _Apply, row: Row, values: dict[str, Any]) -> bool:
     diff = [k for k in _COMPARED if _stored(row, k) != values[k]]
     if not diff:
         result.unchanged += 1
+        if row.planned_fingerprint != row.fingerprint:
+            result.unplanned_ids.append(row.id)
         return False
     result.fields.update(f"enrollment.{k}" for k in diff)
     if values["pending"] and values["pending"] != (row.pending or {}):

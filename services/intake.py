@@ -9,8 +9,14 @@ transaction and the error is raised again.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
 
 from config.schools import SchoolConfigs, load_school_configs
 from config.settings import get_settings
@@ -49,16 +55,41 @@ def receive_feed(
     with sessions() as session:
         run_id = start_feed_run(session, source, feed.kind)
     try:
-        with sessions() as session:
-            result = apply_feed(
+        result = _apply_with_retry(
+            sessions,
+            lambda session: apply_feed(
                 session, feed, run_id, configs, today=today, bulk=bulk, origin=origin
-            )
-            finish_feed_run(session, result)
+            ),
+        )
     except Exception as exc:
         with sessions() as session:
             finish_feed_run(session, FeedResult(feed_run_id=run_id), failed=str(exc)[:500])
         raise
     return result
+
+
+APPLY_ATTEMPTS = 5
+
+
+def _apply_with_retry(
+    sessions: SessionFactory, apply: Callable[[Session], FeedResult]
+) -> FeedResult:
+    """Apply in one transaction, again if a concurrent writer won a race: another request
+    inserted the same student first (unique key), or SQLite refused a second writer ("database
+    is locked"). The whole transaction is redone, so the retry sees the winner's rows; the
+    caller never sees the race."""
+    for attempt in range(1, APPLY_ATTEMPTS + 1):
+        try:
+            with sessions() as session:
+                result = apply(session)
+                finish_feed_run(session, result)
+            return result
+        except (IntegrityError, OperationalError) as exc:
+            transient = isinstance(exc, IntegrityError) or "locked" in str(exc).lower()
+            if not transient or attempt == APPLY_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def receive_and_plan(
