@@ -320,3 +320,97 @@ def test_notification_target_down_for_an_hour(tmp_path: Path, fault_row: FaultRo
         dispose_engines()
     assert failed > 0
     assert (fault_row.lost, fault_row.duplicated) == (0, 0)
+
+
+# -- web actions, a sweep and an import at the same time on SQLite ----------------------------
+
+
+def open_steps(url: str, limit: int) -> list[tuple[int, int]]:
+    """(step id, owner staff id) of open, owned steps, spread over the district."""
+    with get_engine(url).connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, owner_staff_id FROM step WHERE status = 'open'"
+                " AND owner_staff_id IS NOT NULL AND acknowledged_until IS NULL ORDER BY id"
+            )
+        ).all()
+    step = max(1, len(rows) // limit)
+    return [(r[0], r[1]) for r in rows[::step][:limit]]
+
+
+def test_web_actions_sweep_and_import_at_once(env: Path, fault_row: FaultRow) -> None:
+    from fastapi.testclient import TestClient
+
+    from config.settings import Settings
+    from notifications.deliver import DeliveryResult
+    from notifications.tokens import sign_token
+    from services.sweep import SweepConfig, run_sweep
+    from web.app import create_app
+
+    secret = "faults-secret-0123456789abcdef0123456789"
+    init_db()
+    url = get_settings().sqlalchemy_url
+    import_in_process(url, SAMPLE)
+    bigger = write_sample_district(env / "bigger.zip", students=size(400, 1500), schools=3)
+    now = datetime(2026, 10, 20, 13, tzinfo=UTC)
+    targets = open_steps(url, size(60, 300))
+    settings = Settings(database_url=url, secret_key=secret, dev_mode=False, _env_file=None)  # type: ignore[call-arg]
+    app = create_app(settings, db_url=url, clock=lambda: now, emit=None)
+    errors: list[str] = []
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+
+    def act(mine: list[tuple[int, int]]) -> None:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for step_id, staff_id in mine:
+                token = sign_token(
+                    secret,
+                    staff_id=staff_id,
+                    action="acknowledge",
+                    step_ids=(step_id,),
+                    expires_at=now + timedelta(days=30),
+                )
+                response = client.post(f"/a/{token}")
+                with lock:
+                    if response.status_code != 200 or "locked" in response.text.lower():
+                        errors.append(f"web {response.status_code}")
+                    else:
+                        acknowledged.append(step_id)
+
+    def sweep() -> None:
+        def sent(_: object) -> DeliveryResult:
+            return DeliveryResult(ok=True, attempts=1, used_fallback=False)
+
+        config = SweepConfig.from_settings(settings)
+        for minutes in range(0, 60, 15):
+            try:
+                run_sweep(session_factory(url), now + timedelta(minutes=minutes), sent, config)
+            except Exception as exc:  # an operator would see the run fail
+                errors.append(f"sweep {exc!s:.80}")
+
+    def load() -> None:
+        try:
+            import_in_process(url, bigger)
+        except Exception as exc:
+            errors.append(f"import {exc!s:.80}")
+
+    workers = [threading.Thread(target=act, args=(targets[i::3],)) for i in range(3)]
+    workers += [threading.Thread(target=sweep), threading.Thread(target=load)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    with get_engine(url).connect() as conn:
+        audited = {
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT step_id FROM audit_event WHERE action = 'step.acknowledged'")
+            )
+        }
+    fault_row.fault = "web actions + sweep + import at once (SQLite)"
+    fault_row.runs = 1
+    fault_row.lost = len(set(t for t, _ in targets) - audited)
+    fault_row.errors_shown = sum("locked" in e or e.startswith("web") for e in errors)
+    fault_row.note = f"{len(targets)} actions; other errors: {len(errors) - fault_row.errors_shown}"
+    assert not errors, errors[:5]
+    assert fault_row.lost == 0
