@@ -244,8 +244,8 @@ def _school_known(
 
 def _upsert_schools(session: Session, run: _Apply) -> dict[str, Row]:
     """OneRoster names schools (orgs.csv); a simple CSV or the webhook only refers to them by
-    id, so they never rename one. The calendar changes only from the school's own config file
-    or the feed's grading periods, never back to the default because a feed has none."""
+    id, so they never rename one, nor reset a calendar taken from a OneRoster feed's grading
+    periods to the default file's."""
     t = _table(School)
     feed, configs = run.feed, run.configs
     names = {s.source_id: s.name for s in feed.schools if not s.deleted} if run.oneroster else {}
@@ -264,7 +264,10 @@ def _upsert_schools(session: Session, run: _Apply) -> dict[str, Row]:
                 continue  # unknown school: its rows are rejected below
             session.execute(sa.insert(t).values(**_new_school(source_id, name, calendar, run)))
             continue
-        calendar = config.calendar if own else from_feed
+        # A OneRoster feed carries calendars (academic sessions, else the default file's); a
+        # simple CSV or the webhook carries none, so it keeps what is stored.
+        fallback = config.calendar if run.oneroster else None
+        calendar = config.calendar if own else (from_feed or fallback)
         changes: dict[str, Any] = {}
         if name and name != row.name:
             changes["name"] = name
