@@ -35,7 +35,7 @@ test: install system-deps lint
 	$(BIN)/pytest -q
 
 test-fast: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/lifecycle
 
 migrate: install
 	$(BIN)/ilp migrate

@@ -19,7 +19,8 @@ from typing import Any
 
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping, calendar_to_mapping
 from lifecycle.policy import SchoolPolicy, policy_from_mapping
-from lifecycle.types import EnglishLearner
+from lifecycle.templates import templates_from_mapping
+from lifecycle.types import EnglishLearner, parse_grade
 
 
 class SchoolConfigError(ValueError):
@@ -34,6 +35,7 @@ class SchoolConfig:
     default_english_learner: EnglishLearner | None = None
     default_start: date | None = None
     timezone: str | None = None
+    default_grade: int | None = None  # for a student whose feed row and classes name none
     # A feed row naming a staff id nobody defined: "reject" the row, or accept it with a
     # warning and route the step to the ILP "coordinator" ([intake] unknown_staff).
     unknown_staff: str = "reject"
@@ -62,6 +64,7 @@ def _read(path: Path) -> SchoolConfig:
             calendar = calendar_to_mapping(calendar_from_mapping(calendar))
         policy = data.get("policy") or {}
         policy_from_mapping(policy)  # validate now, not at the first sweep
+        templates_from_mapping(policy)
     except ValueError as exc:
         raise SchoolConfigError(f"{path}: {exc}") from None
     defaults = data.get("defaults") or {}
@@ -71,7 +74,13 @@ def _read(path: Path) -> SchoolConfig:
         raise SchoolConfigError(
             f"{path}: [intake] unknown_staff must be one of {UNKNOWN_STAFF_POLICIES}"
         )
+    grade = defaults.get("grade")
+    try:
+        default_grade = None if grade is None else parse_grade(str(grade))
+    except ValueError as exc:
+        raise SchoolConfigError(f"{path}: [defaults] grade: {exc}") from None
     return SchoolConfig(
+        default_grade=default_grade,
         calendar=calendar,
         policy=policy,
         default_returning=bool(defaults.get("returning", False)),
@@ -93,44 +102,6 @@ def load_school_configs(directory: Path) -> SchoolConfigs:
             else:
                 by_school[path.stem] = config
     return SchoolConfigs(by_school, default)
-
-
-def calendar_from_sessions(
-    sessions: list[Any], school_source_id: str, fallback: SchoolConfig
-) -> dict[str, Any] | None:
-    """Quarters from the feed's grading periods (school's own, else district-wide)."""
-
-    def pick(kind: str) -> list[Any]:
-        own = [s for s in sessions if s.kind == kind and s.school_source_id == school_source_id]
-        return own or [s for s in sessions if s.kind == kind and s.school_source_id is None]
-
-    periods = sorted(pick("gradingPeriod"), key=lambda s: s.start)
-    if len(periods) != 4:
-        return None
-    years = pick("schoolYear")
-    semesters = sorted(pick("semester"), key=lambda s: s.start)
-    base = fallback.calendar or {}
-    data: dict[str, Any] = {
-        "timezone": fallback.timezone or base.get("timezone") or "UTC",
-        "year_start": min([periods[0].start, *(y.start for y in years)]),
-        "year_end": max([periods[3].end, *(y.end for y in years)]),
-        "quarters": [[p.start, p.end] for p in periods],
-        "semesters": [[s.start, s.end] for s in semesters] if len(semesters) == 2 else None,
-    }
-    data["holidays"] = (
-        [
-            h
-            for h in base.get("holidays", [])
-            if data["year_start"] <= date.fromisoformat(h)
-            and date.fromisoformat(h) <= data["year_end"]
-        ]
-        if base.get("holidays")
-        else []
-    )
-    try:
-        return calendar_to_mapping(calendar_from_mapping(data))
-    except ValueError:
-        return None
 
 
 @lru_cache(maxsize=512)

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SECRET = "dev-insecure-secret-change-me"
+from config.secrets import check_secret, generate_secret, load_or_create
+
+SIGNING_SECRET_FILE = "signing-secret"
+WEBHOOK_TOKEN_FILE = "webhook-token"
+PREFECT_AUTH_FILE = "prefect-auth"
 
 
 class Settings(BaseSettings):
@@ -19,15 +23,24 @@ class Settings(BaseSettings):
     database_url: str = ""
 
     # Web app (ack links, webhook, task list) and the local notification sink.
-    dev_mode: bool = True
-    secret_key: str = DEFAULT_SECRET
+    # Dev mode: API docs on, and a weak ILP_SECRET_KEY / ILP_WEBHOOK_TOKEN is accepted (never an
+    # empty one). Not needed for signing: the secrets are generated (see `signing_secret`).
+    dev_mode: bool = False
+    secret_key: str = ""  # empty: generated into data_dir/secrets/signing-secret (0600)
     web_host: str = "127.0.0.1"
     web_port: int = 8700
     public_base_url: str = ""  # what links in messages point at; default http://web_host:web_port
     sink_port: int = 8701
     prefect_port: int = 4200
     link_ttl_days: int = 30
-    webhook_token: str = ""  # POST /enrollments bearer token; required outside dev mode
+    webhook_token: str = ""  # POST /enrollments bearer token; empty: data_dir/secrets/webhook-token
+    # Prefect server basic auth ("user:password"); empty: data_dir/secrets/prefect-auth.
+    prefect_auth_string: str = ""
+    webhook_max_bytes: int = 5_000_000  # a bigger POST /enrollments body gets 413, unread
+    webhook_max_items: int = 5_000  # more items in one POST gets 413
+    # Failed token attempts (bad link, wrong bearer) per client before 429, in this window.
+    failed_token_limit: int = 20
+    failed_token_window_seconds: float = 60
 
     # School configuration: calendars and policies (TOML), Apprise targets (YAML).
     schools_dir: Path = Path("deployments/config/schools")
@@ -57,6 +70,35 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.web_host}:{self.web_port}"
+
+    # -- secrets: read on first use, generated once per data directory, checked every time ------
+    @property
+    def signing_secret(self) -> str:
+        """The HMAC key of action links. Raises `InsecureSecretError` if weak (outside dev mode)."""
+        value = self.secret_key or load_or_create(self.data_dir, SIGNING_SECRET_FILE)
+        check_secret(value, name="ILP_SECRET_KEY", dev_mode=self.dev_mode)
+        return value
+
+    @property
+    def webhook_bearer(self) -> str:
+        """The token SIS callers present to POST /enrollments."""
+        value = self.webhook_token or load_or_create(self.data_dir, WEBHOOK_TOKEN_FILE)
+        check_secret(value, name="ILP_WEBHOOK_TOKEN", dev_mode=self.dev_mode)
+        return value
+
+    @property
+    def prefect_auth(self) -> str:
+        """`user:password` for the Prefect server's basic auth (PREFECT_API_AUTH_STRING)."""
+        value = self.prefect_auth_string or load_or_create(
+            self.data_dir, PREFECT_AUTH_FILE, make=f"ilp:{generate_secret()}"
+        )
+        _user, _, password = value.partition(":")
+        check_secret(password, name="ILP_PREFECT_AUTH_STRING's password", dev_mode=self.dev_mode)
+        return value
+
+    def ensure_secrets(self) -> None:
+        """Create (or check) every secret now, e.g. at `ilp migrate` / `ilp up`."""
+        _ = self.signing_secret, self.webhook_bearer, self.prefect_auth
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
 """What `make up` serves: the four deployments, their trigger and schedules, in one process.
 
     python -m deployments.serve                              # the product flows
-    python -m deployments.serve --flows tests.e2e.spike_flows  # any module with the four names
+    python -m deployments.serve --flows tests.flows.spike_flows  # any module with the four names
 
 `prefect.serve()` registers each deployment with the Prefect API (the trigger becomes an automation
 on the server), then polls for scheduled runs and executes each one in a subprocess
@@ -33,6 +33,8 @@ LIFECYCLE_DEPLOYMENT = "enrollment-lifecycle"
 IMPORT_FEED_DEPLOYMENT = "import-feed"
 SWEEP_DEPLOYMENT = "escalation-sweep"
 RECONCILE_DEPLOYMENT = "reconcile"
+EXPORT_NOTES_DEPLOYMENT = "export-notes"
+EXPORT_NOTES_CRON = "0 11 * * *"  # daily, before the school day in US time zones (UTC)
 
 # Where the product flows live: (module, attribute). Imported only when serving.
 PRODUCT_FLOWS = {
@@ -41,6 +43,8 @@ PRODUCT_FLOWS = {
     "escalation_sweep": ("flows.escalation", "escalation_sweep"),
     "reconcile": ("flows.reconcile", "reconcile"),
 }
+# Served when its module has it (a test double with only the four flows serves those four).
+OPTIONAL_FLOWS = {"export_notes": ("flows.export", "export_notes")}
 
 DEFAULT_SWEEP_INTERVAL = timedelta(minutes=15)
 DEFAULT_RECONCILE_INTERVAL = timedelta(minutes=5)
@@ -53,6 +57,7 @@ class FlowSet:
     import_feed: Flow[..., Any]
     escalation_sweep: Flow[..., Any]
     reconcile: Flow[..., Any]
+    export_notes: Flow[..., Any] | None = None
 
 
 def load_flows(module: str | None = None) -> FlowSet:
@@ -60,6 +65,8 @@ def load_flows(module: str | None = None) -> FlowSet:
     found: dict[str, Any] = {}
     for name, (default_module, attribute) in PRODUCT_FLOWS.items():
         found[name] = getattr(importlib.import_module(module or default_module), attribute)
+    for name, (default_module, attribute) in OPTIONAL_FLOWS.items():
+        found[name] = getattr(importlib.import_module(module or default_module), attribute, None)
     return FlowSet(**found)
 
 
@@ -134,6 +141,17 @@ def build_deployments(
             description="Plan any enrollment whose event was lost",
         ),
     ]
+    if flows.export_notes is not None:
+        deployments.append(
+            flows.export_notes.to_deployment(
+                name=EXPORT_NOTES_DEPLOYMENT,
+                cron=EXPORT_NOTES_CRON,
+                concurrency_limit=one_at_a_time,
+                entrypoint_type=module_path,
+                tags=tags,
+                description="Write the day's completed notes for the SIS (TotalView School)",
+            )
+        )
     # to_deployment is sync/async dual-dispatch; called from sync code it returns the object.
     return cast("list[RunnerDeployment]", deployments)
 
@@ -168,7 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", help="module holding the four flows (default: flows.*)")
     parser.add_argument("--limit", type=int, help="concurrent flow runs")
     args = parser.parse_args(argv)
+    refuse_weak_secrets()
     serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
+
+
+def refuse_weak_secrets() -> None:
+    """The sweep signs links: a weak ILP_SECRET_KEY stops the runner now, in one line, rather
+    than failing every sweep run later."""
+    import sys
+
+    from config.secrets import InsecureSecretError
+    from config.settings import get_settings
+
+    try:
+        _ = get_settings().signing_secret
+    except InsecureSecretError as exc:
+        print(f"deployments.serve: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

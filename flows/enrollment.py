@@ -11,29 +11,28 @@ from tasks.artifacts import publish_plan_artifact
 from tasks.planning import plan_batch
 
 
+def run_name(enrollment_id: int) -> str:
+    """The internal enrollment id only: no SIS id, no name, nothing a Prefect reader could tie to
+    a student outside the staff app."""
+    return f"enrollment-{int(enrollment_id)}"
+
+
 def lifecycle_run_name() -> str:
-    """School and student IDs, never a name."""
     from prefect.runtime import flow_run
 
-    from models.db import session_scope
-    from services.planning import describe_enrollment
-
-    enrollment_id = int(flow_run.parameters["enrollment_id"])
-    try:
-        with session_scope() as session:
-            label = describe_enrollment(session, enrollment_id)
-    except Exception:  # noqa: BLE001 - a name must never fail the run
-        label = None
-    return label.run_name if label else f"enrollment-{enrollment_id}"
+    return run_name(flow_run.parameters["enrollment_id"])
 
 
 @task(name="read-plan", cache_policy=NONE)
-def read_plan(enrollment_id: int) -> tuple[Any, list[dict[str, Any]]]:
+def read_plan(enrollment_id: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """(the school's id or None if the enrollment is gone, its steps): no student facts in the
+    task's result."""
     from models.db import session_scope
     from services.planning import describe_enrollment, stored_plan
 
     with session_scope() as session:
-        return describe_enrollment(session, enrollment_id), stored_plan(session, enrollment_id)
+        label = describe_enrollment(session, enrollment_id)
+        return (label.school if label else None), stored_plan(session, enrollment_id)
 
 
 @task(name="tag-run-by-school", cache_policy=NONE)
@@ -52,15 +51,15 @@ def enrollment_lifecycle(enrollment_id: int) -> int:
     """Plan (or re-plan) one enrollment and show its steps as an artifact. Idempotent."""
     logger = get_run_logger()
     counts = plan_batch([enrollment_id])
-    label, steps = read_plan(enrollment_id)
-    if label is None:
+    school, steps = read_plan(enrollment_id)
+    if school is None:
         logger.warning("enrollment %s does not exist; nothing to plan", enrollment_id)
         return 0
-    tag_run_by_school(label.school)
-    publish_plan_artifact(enrollment_id, label.school, steps)
+    tag_run_by_school(school)
+    publish_plan_artifact(enrollment_id, school, steps)
     logger.info(
         "planned %s: %d steps (%d new, %d updated)",
-        label.run_name,
+        run_name(enrollment_id),
         len(steps),
         counts.steps_inserted,
         counts.steps_updated,

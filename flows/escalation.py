@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.states import Failed, State
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 
 from services.sweep import DeliveryOutcome, SweepBatch, SweepConfig, SweepPhases, sweep
 from tasks.intake import apply_dated_changes

@@ -16,8 +16,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from config.settings import get_settings
+from services.feed_store import FeedResult
 from tasks.artifacts import publish_feed_artifact, publish_plan_artifacts
-from tasks.intake import parse_feed, store_feed
+from tasks.intake import Quoted, parse_feed, store_feed
 from tasks.planning import plan_batch
 
 PLAN_BATCH = 25_000  # enrollments per planning task (it commits every 5,000)
@@ -44,19 +45,31 @@ def bulk_gc() -> Iterator[None]:
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
 def import_feed(
-    path: str, today: date | None = None, progress: bool = False, bulk: bool = False
+    path: str,
+    today: date | None = None,
+    progress: bool = False,
+    date_order: str | None = None,
+    bulk: bool = False,
 ) -> dict[str, Any]:
     """Parse, store (feed run, one transaction), plan in batches, report. `bulk`: the feed
     lists every current student of its source, so the missing ones are withdrawn."""
     with bulk_gc():
-        return _import(path, today, progress, bulk)
+        return _import(path, today, progress, date_order, bulk)
 
 
-def _import(path: str, today: date | None, progress: bool, bulk: bool = False) -> dict[str, Any]:
+def _import(
+    path: str,
+    today: date | None,
+    progress: bool,
+    date_order: str | None = None,
+    bulk: bool = False,
+) -> dict[str, Any]:
     logger = get_run_logger()
-    feed = parse_feed(path)  # a non-feed fails here, before anything is written
+    feed = parse_feed(path, date_order)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
-    quoted = store_feed(feed, path, today or date.today(), bulk)
+    notes = dict(feed.unquote().notes)  # what the parse decided for the feed, counted
+    # Prefect unwraps the quoted feed (and below, the quoted result) before the task body runs.
+    quoted: Quoted[FeedResult] = store_feed(feed, path, today or date.today(), bulk)  # type: ignore[call-overload]
     del feed
     result = quoted.unquote()
     to_plan = result.to_plan
@@ -72,13 +85,14 @@ def _import(path: str, today: date | None, progress: bool, bulk: bool = False) -
     lifecycle_artifacts = None
     if len(to_plan) <= get_settings().lifecycle_artifacts_max:
         lifecycle_artifacts = publish_plan_artifacts(to_plan)
-    publish_feed_artifact(path, quoted, planned, lifecycle_artifacts)
+    publish_feed_artifact(path, quoted, planned, lifecycle_artifacts)  # type: ignore[call-overload]
     summary = {
         "feed_run_id": result.feed_run_id,
         "new": result.new,
         "changed": result.changed,
         "unchanged": result.unchanged,
         "withdrawn": result.withdrawn,
+        "skipped": result.skipped,
         "rejected": result.rejected,
         "planned": planned,
         "scheduled": result.scheduled,
@@ -87,6 +101,7 @@ def _import(path: str, today: date | None, progress: bool, bulk: bool = False) -
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.warnings
         ],
+        "notes": {**notes, **result.notes},
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections

@@ -9,7 +9,12 @@ import tomllib
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+from config.secrets import InsecureSecretError
+
+if TYPE_CHECKING:
+    from lifecycle.calendar import SchoolCalendar
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -32,7 +37,7 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def load_calendar_file(path: Path) -> Any:
+def load_calendar_file(path: Path) -> SchoolCalendar:
     from lifecycle.calendar import calendar_from_mapping
 
     try:
@@ -125,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = args.handler(args)
     except UsageError as exc:
         print(f"ilp {args.command}: error: {exc}", file=sys.stderr)
+        code = 2
+    except InsecureSecretError as exc:  # a weak ILP_SECRET_KEY / ILP_WEBHOOK_TOKEN: one line
+        print(f"ilp {args.command}: refusing to run: {exc}", file=sys.stderr)
         code = 2
     except ValueError as exc:  # CalendarError, PlanError, PolicyError: bad input, one line
         print(f"ilp {args.command}: error: {exc}", file=sys.stderr)

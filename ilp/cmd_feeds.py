@@ -28,6 +28,8 @@ def use_local_prefect() -> None:
     try:
         if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
             os.environ["PREFECT_API_URL"] = url
+            # `ilp up` started it with basic auth from the same data dir.
+            os.environ.setdefault("PREFECT_API_AUTH_STRING", get_settings().prefect_auth)
     except httpx.HTTPError:
         pass
 
@@ -46,12 +48,16 @@ def quiet_prefect_console() -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema; create this installation's secrets."""
+    from config.secrets import SECRETS_DIR
     from config.settings import get_settings
     from models.db import init_db
 
+    settings = get_settings()
+    settings.ensure_secrets()  # generated once (0600), or the configured ones checked
     init_db()
-    print(f"database ready: {get_settings().sqlalchemy_url}")
+    print(f"database ready: {settings.sqlalchemy_url}")
+    print(f"secrets in {settings.data_dir.resolve() / SECRETS_DIR} (signing, webhook, Prefect)")
     return 0
 
 
@@ -61,6 +67,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(
         f"feed run {summary['feed_run_id']}: {summary['new']} new, {summary['changed']} changed, "
         f"{summary['unchanged']} unchanged, {summary['withdrawn']} withdrawn, "
+        f"{summary.get('skipped', 0)} skipped (deleted or disabled at first sight), "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
     fields = summary.get("fields") or {}
@@ -70,6 +77,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  {summary['scheduled']} dated change(s) stored, applied on their day")
     for r in summary.get("warnings", [])[:MAX_LISTED_REJECTIONS]:
         print(f"  warning {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
+    for note, count in summary.get("notes", {}).items():
+        print(f"  {count} {note}")
     for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
         print(f"  rejected {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     if summary["rejected"] > MAX_LISTED_REJECTIONS:
@@ -93,6 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             today=args.today,
             progress=sys.stderr.isatty(),
             bulk=args.bulk,
+            date_order=args.date_order,
         )
     except FeedError as exc:
         print(f"ilp import: error: {exc}", file=sys.stderr)
@@ -139,6 +149,11 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
         "--today",
         type=date.fromisoformat,
         help="the feed's date (withdrawals without an end date), default today",
+    )
+    parser.add_argument(
+        "--date-order",
+        choices=("mdy", "dmy"),
+        help="how the feed writes slash dates (5/9/2026); without it an ambiguous one is rejected",
     )
 
 

@@ -7,7 +7,13 @@ import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from models.tables import Staff
+    from services.report import Counts, Row
 
 REPORT_ROLES = ("ilp_coordinator", "principal", "regional_vp")
 
@@ -33,21 +39,23 @@ def _date(text: str) -> date:
 
 
 def report_link(
-    session: Any, staff_ref: str, *, secret: str, base_url: str, now: datetime, ttl_days: int
-) -> tuple[str, Any]:
+    session: Session, staff_ref: str, *, secret: str, base_url: str, now: datetime, ttl_days: int
+) -> tuple[str, Staff]:
     """(URL of the web report page, staff row) for a coordinator, principal or RVP.
 
     `staff_ref` is the staff member's database id or feed source id. Raises `ValueError` when
     there is no such active staff member or they hold none of the report roles."""
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from models.tables import Staff
     from notifications.tokens import sign_token
 
-    cond = Staff.source_id == staff_ref
+    cond = col(Staff.source_id) == staff_ref
     if staff_ref.isdigit():
-        cond = sa.or_(cond, Staff.id == int(staff_ref))  # type: ignore[assignment]
-    staff = session.execute(sa.select(Staff).where(cond).order_by(Staff.id)).scalars().first()
+        cond = sa.or_(cond, col(Staff.id) == int(staff_ref))
+    query = sa.select(Staff).where(cond).order_by(col(Staff.id))
+    staff = session.execute(query).scalars().first()
     if staff is None or not staff.active:
         raise ValueError(f"no active staff member {staff_ref!r}")
     if not set(staff.roles or ()) & set(REPORT_ROLES):
@@ -57,14 +65,14 @@ def report_link(
         )
     token = sign_token(
         secret,
-        staff_id=int(staff.id),
+        staff_id=int(staff.id or 0),
         action="report",
         expires_at=now + timedelta(days=ttl_days),
     )
     return f"{base_url.rstrip('/')}/report/{token}", staff
 
 
-def _print_table(title: str, rows: list[Any], total: Any | None) -> None:
+def _print_table(title: str, rows: list[Row], total: Counts | None) -> None:
     from services.report import HEADERS, counts_cells
 
     table = [[r.label, *counts_cells(r.counts)] for r in rows]
@@ -107,7 +115,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             link, staff = report_link(
                 session,
                 args.link,
-                secret=settings.secret_key,
+                secret=settings.signing_secret,
                 base_url=settings.base_url,
                 now=now,
                 ttl_days=settings.link_ttl_days,

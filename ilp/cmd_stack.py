@@ -16,13 +16,18 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import httpx
+
+    from config.settings import Settings
+    from ilp.stack import Service, Supervisor
     from lifecycle.calendar import SchoolCalendar
 
 DEPLOYMENTS = (
@@ -75,7 +80,7 @@ def demo_now(calendar: SchoolCalendar, real_now: datetime) -> datetime:
     return calendar.local_instant(day, DEMO_HOUR).astimezone(UTC)
 
 
-def _default_calendar(settings: Any) -> SchoolCalendar:
+def _default_calendar(settings: Settings) -> SchoolCalendar:
     from config.schools import load_school_configs
     from lifecycle.calendar import calendar_from_mapping
 
@@ -89,10 +94,19 @@ def _default_calendar(settings: Any) -> SchoolCalendar:
 # -- Prefect REST (plain httpx: the supervisor does not import Prefect) -----------------------
 
 
+def _auth() -> httpx.BasicAuth | None:
+    """The Prefect server's basic auth (PREFECT_API_AUTH_STRING, set by `ilp up`)."""
+    import httpx
+
+    value = os.environ.get("PREFECT_API_AUTH_STRING", "")
+    user, _, password = value.partition(":")
+    return httpx.BasicAuth(user, password) if value else None
+
+
 def _deployment_id(api: str, name: str) -> str | None:
     import httpx
 
-    response = httpx.get(f"{api}/deployments/name/{name}", timeout=5.0)
+    response = httpx.get(f"{api}/deployments/name/{name}", timeout=5.0, auth=_auth())
     return str(response.json()["id"]) if response.status_code == 200 else None
 
 
@@ -107,6 +121,7 @@ def _run_deployment(api: str, name: str, parameters: dict[str, Any]) -> str:
             f"{api}/deployments/{deployment_id}/create_flow_run",
             json={"parameters": parameters, "tags": ["ilp-up"]},
             timeout=30.0,
+            auth=_auth(),
         )
         # 503: SQLite was busy ("database is locked") while the server's services wrote.
         if response.status_code != 503 or attempt == 9:
@@ -119,7 +134,7 @@ def _run_deployment(api: str, name: str, parameters: dict[str, Any]) -> str:
 def _flow_run_state(api: str, run_id: str) -> tuple[str, str]:
     import httpx
 
-    body = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5.0).json()
+    body = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5.0, auth=_auth()).json()
     state = body.get("state") or {}
     return str(state.get("type", "")), str(body.get("name", ""))
 
@@ -133,7 +148,7 @@ def _sink_count(sink_url: str) -> int:
 # -- the sample teacher's task list --------------------------------------------------------
 
 
-def task_list_link(settings: Any, now: datetime) -> tuple[str, str] | None:
+def task_list_link(settings: Settings, now: datetime) -> tuple[str, str] | None:
     """(who, link) for the teacher with the most open steps, or None before any import."""
     from sqlmodel import Session, col, func, select
 
@@ -166,7 +181,7 @@ def task_list_link(settings: Any, now: datetime) -> tuple[str, str] | None:
         staff, open_steps = row
         assert staff.id is not None
         token = sign_token(
-            settings.secret_key,
+            settings.signing_secret,
             staff_id=staff.id,
             action="tasks",
             expires_at=now + timedelta(days=settings.link_ttl_days),
@@ -175,7 +190,7 @@ def task_list_link(settings: Any, now: datetime) -> tuple[str, str] | None:
         return who, f"{settings.base_url}/a/{token}"
 
 
-def report_page_link(settings: Any, now: datetime) -> tuple[str, str] | None:
+def report_page_link(settings: Settings, now: datetime) -> tuple[str, str] | None:
     """(who, link) of the compliance report for the district-wide regional VP (else a principal,
     else a coordinator), or None when nobody holds those roles yet."""
     from sqlmodel import Session, col, select
@@ -199,7 +214,7 @@ def report_page_link(settings: Any, now: datetime) -> tuple[str, str] | None:
         link, who = report_link(
             session,
             str(ranked[0].id),
-            secret=settings.secret_key,
+            secret=settings.signing_secret,
             base_url=settings.base_url,
             now=now,
             ttl_days=settings.link_ttl_days,
@@ -214,11 +229,41 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _shutdown(sup: Any, stop_signals: tuple[signal.Signals, ...]) -> None:
+def _shutdown(sup: Supervisor, stop_signals: tuple[signal.Signals, ...]) -> None:
     """Stop every service; a second Ctrl-C while stopping does not cut the cleanup short."""
     for sig in stop_signals:
         signal.signal(sig, signal.SIG_IGN)
     sup.stop_all()
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """Where `ilp up` keeps its state and where each service answers."""
+
+    settings: Settings
+    data_dir: Path
+    prefect_home: Path
+    api: str
+    prefect_ui: str
+    sink_url: str
+    web_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalStack:
+        data_dir = settings.data_dir.resolve()
+        return cls(
+            settings=settings,
+            data_dir=data_dir,
+            prefect_home=data_dir / "prefect",
+            api=f"http://127.0.0.1:{settings.prefect_port}/api",
+            prefect_ui=f"http://127.0.0.1:{settings.prefect_port}",
+            sink_url=f"http://127.0.0.1:{settings.sink_port}",
+            web_url=settings.base_url,
+        )
+
+
+def _ilp_cmd() -> list[str]:
+    return [sys.executable, "-c", "from ilp.cli import main; main()"]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -227,177 +272,36 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from ilp import stack
 
-    overrides = {
-        "ILP_DATA_DIR": str(Path(args.data_dir).resolve()) if args.data_dir else None,
-        "ILP_WEB_PORT": str(args.web_port) if args.web_port else None,
-        "ILP_SINK_PORT": str(args.sink_port) if args.sink_port else None,
-        "ILP_PREFECT_PORT": str(args.prefect_port) if args.prefect_port else None,
-    }
-    os.environ.update({k: v for k, v in overrides.items() if v})
-    from config.settings import get_settings
-
-    get_settings.cache_clear()
-    settings = get_settings()
-    data_dir = settings.data_dir.resolve()
-    prefect_home = data_dir / "prefect"
-    api = f"http://127.0.0.1:{settings.prefect_port}/api"
-    prefect_ui = f"http://127.0.0.1:{settings.prefect_port}"
-    sink_url = f"http://127.0.0.1:{settings.sink_port}"
-    web_url = settings.base_url
-
-    # 1. Nothing starts unless every port is free.
-    problems = stack.check_ports(
-        [
-            ("Prefect", "127.0.0.1", settings.prefect_port),
-            ("web", settings.web_host, settings.web_port),
-            ("sink", "127.0.0.1", settings.sink_port),
-        ]
-    )
-    if problems:
-        print(
-            f"ilp up: {'; '.join(problems)} (set ILP_PREFECT_PORT / ILP_WEB_PORT / "
-            "ILP_SINK_PORT or pass --prefect-port / --web-port / --sink-port)",
-            file=sys.stderr,
-        )
-        return 2
+    up = LocalStack.from_settings(_settings_for(args))
+    up.settings.ensure_secrets()  # generated on the first run (0600); weak configured: refused
+    os.environ["PREFECT_API_AUTH_STRING"] = up.settings.prefect_auth  # for our own REST calls
     sample = None if args.no_sample else Path(args.sample or sample_path())
-    if sample is not None and not sample.exists():
-        print(f"ilp up: sample feed not found: {sample}", file=sys.stderr)
+    refusal = _refusal(up.settings, sample)
+    if refusal:
+        print(f"ilp up: {refusal}", file=sys.stderr)
         return 2
-    calendar = _default_calendar(settings)
+    calendar = _default_calendar(up.settings)
     sweep_now = args.demo_now or demo_now(calendar, datetime.now(UTC))
+    env = _child_env(up, args.poll_seconds, sweep_now)
 
-    # Every child gets the same view: our settings, and Prefect pointed at our server.
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILE")}
-    env.update(
-        {
-            "ILP_DATA_DIR": str(data_dir),
-            "ILP_WEB_PORT": str(settings.web_port),
-            "ILP_SINK_PORT": str(settings.sink_port),
-            "ILP_PREFECT_PORT": str(settings.prefect_port),
-            "PREFECT_HOME": str(prefect_home),
-            "PREFECT_API_URL": api,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-            "PREFECT_SERVER_DATABASE_TIMEOUT": env.get("PREFECT_SERVER_DATABASE_TIMEOUT", "30"),
-            "PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll_seconds),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    # Links in the demo digests are minted at the demo time; keep them openable today.
-    if settings.dev_mode and "ILP_LINK_TTL_DAYS" not in os.environ:
-        age = (datetime.now(UTC) - sweep_now).days
-        if age + 7 > settings.link_ttl_days:
-            env["ILP_LINK_TTL_DAYS"] = str(age + settings.link_ttl_days)
-
-    bin_dir = Path(sys.executable).parent
-    ilp_cmd = [sys.executable, "-c", "from ilp.cli import main; main()"]
-    sup = stack.Supervisor(data_dir / "logs")
+    sup = stack.Supervisor(up.data_dir / "logs")
     # Ctrl-C, kill and a closed terminal all stop the stack (even when started with SIGINT
     # ignored, as `cmd &` does in a script).
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, _terminate) for sig in stop_signals}
     started = time.monotonic()
     try:
-        # 2. Schema.
-        from models.db import dispose_engines, init_db
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        init_db(settings.sqlalchemy_url)
-        dispose_engines()
-        _say(f"database ready: {settings.sqlalchemy_url}")
-
-        # 3. Prefect server (SQLite under the data dir, with the UI).
-        prefect_home.mkdir(parents=True, exist_ok=True)
-        server = sup.start(
-            "prefect-server",
-            [
-                str(bin_dir / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.prefect_port),
-                "--analytics-off",
-            ],
-            {
-                **env,
-                "PREFECT_SERVER_API_HOST": "127.0.0.1",
-                "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
-                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
-            },
-        )
-        _say(f"starting the Prefect server on {prefect_ui} (PREFECT_HOME={prefect_home}) ...")
-
-        # 4. Sink and web app start while the server migrates.
-        sink = sup.start(
-            "sink",
-            [*ilp_cmd, "sink", "--port", str(settings.sink_port), "--dir", str(data_dir / "sink")],
-            env,
-        )
-        web = sup.start("web", [*ilp_cmd, "web", "--no-migrate", "--log-level", "warning"], env)
-        stack.wait_until("the Prefect API", stack.http_ok(f"{api}/health"), 180, server)
-        _say("Prefect server healthy")
-        stack.wait_until("the sink", stack.http_ok(f"{sink_url}/health"), 60, sink)
-        stack.wait_until("the web app", stack.http_ok(f"{web_url}/healthz"), 60, web)
-        _say(f"web app on {web_url}, notification sink on {sink_url}")
-
-        # 5. The four deployments.
-        serve = sup.start("serve", [sys.executable, "-m", "deployments.serve"], env)
-        stack.wait_until(
-            "the deployments to register",
-            lambda: all(_deployment_id(api, name) for name in DEPLOYMENTS),
-            120,
-            serve,
-            interval=0.5,
-        )
-        _say(f"serving {len(DEPLOYMENTS)} deployments (runner polls every {args.poll_seconds}s)")
-
-        # 6. The sample district, through the import-feed flow against our server.
+        _start_services(sup, up, env, args.poll_seconds)
         if sample is not None:
-            _say(f"importing {sample.name} ...")
-            code, output = sup.run(
-                "import", [*ilp_cmd, "import", "--allow-partial", str(sample)], env, timeout=600
-            )
-            for line in output.strip().splitlines():
-                if line.startswith(("feed run", "  rejected", "  ...", "ilp import")):
-                    _say(f"  {line}")
-            if code != 0:
-                raise stack.StackError(f"ilp import exited with {code}; see {data_dir}/logs")
-
-        # 7. One escalation sweep, dated on a school-day morning so that messages are due.
+            _load_sample(sup, up, env, sample)
+        # One escalation sweep, dated on a school-day morning so that messages are due.
         sent = None
         if not args.no_demo_sweep:
-            sent = _demo_sweep(api, sink_url, sweep_now, calendar.timezone, sup, args.sweep_timeout)
-
-        # 8. Where to look.
-        link = task_list_link(settings, datetime.now(UTC))
-        report = report_page_link(settings, datetime.now(UTC))
-        _say()
-        _say(f"{READY_LINE} ({time.monotonic() - started:.0f}s)")
-        _say(f"  Prefect UI         {prefect_ui}   (flow runs, artifacts, events, deployments)")
-        _say(f"  web app            {web_url}")
-        if link:
-            _say(f"  task list of {link[0]}:")
-            _say(f"                     {link[1]}")
-        if report:
-            _say(f"  compliance report of {report[0]}:")
-            _say(f"                     {report[1]}")
-        _say(f"  notification sink  {sink_url}/" + (f"   ({sent} messages)" if sent else ""))
-        _say(f"  data and logs      {data_dir}")
-        _say("Ctrl-C stops everything.")
-
-        # 9. Watch until interrupted; a service that dies takes the stack down with a message.
-        while True:
-            sup.watch()
-            dead = sup.dead()
-            if dead is not None:
-                raise stack.StackError(
-                    f"{dead.name} exited with code {dead.process.returncode}; see "
-                    f"{dead.log_path}:\n{dead.log_tail()}"
-                )
-            time.sleep(1.0)
+            sent = _demo_sweep(
+                up.api, up.sink_url, sweep_now, calendar.timezone, sup, args.sweep_timeout
+            )
+        _print_banner(up, time.monotonic() - started, sent)
+        _watch(sup)
     except KeyboardInterrupt:
         _say("\nstopping ...")
         _shutdown(sup, stop_signals)
@@ -413,7 +317,204 @@ def cmd_up(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
-def _demo_sweep(api: str, sink_url: str, now: datetime, zone: str, sup: Any, timeout: float) -> int:
+def _settings_for(args: argparse.Namespace) -> Settings:
+    """The command line's ports and data directory win over the environment's."""
+    overrides = {
+        "ILP_DATA_DIR": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        "ILP_WEB_PORT": str(args.web_port) if args.web_port else None,
+        "ILP_SINK_PORT": str(args.sink_port) if args.sink_port else None,
+        "ILP_PREFECT_PORT": str(args.prefect_port) if args.prefect_port else None,
+    }
+    os.environ.update({k: v for k, v in overrides.items() if v})
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _refusal(settings: Settings, sample: Path | None) -> str | None:
+    """Why nothing may start: a port in use or a missing sample feed."""
+    from ilp import stack
+
+    problems = stack.check_ports(
+        [
+            ("Prefect", "127.0.0.1", settings.prefect_port),
+            ("web", settings.web_host, settings.web_port),
+            ("sink", "127.0.0.1", settings.sink_port),
+        ]
+    )
+    if problems:
+        return (
+            f"{'; '.join(problems)} (set ILP_PREFECT_PORT / ILP_WEB_PORT / "
+            "ILP_SINK_PORT or pass --prefect-port / --web-port / --sink-port)"
+        )
+    if sample is not None and not sample.exists():
+        return f"sample feed not found: {sample}"
+    return None
+
+
+def _child_env(up: LocalStack, poll_seconds: int, sweep_now: datetime) -> dict[str, str]:
+    """Every child gets the same view: our settings, and Prefect pointed at our server."""
+    settings = up.settings
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_PROFILE")}
+    env.update(
+        {
+            "ILP_DATA_DIR": str(up.data_dir),
+            "ILP_WEB_PORT": str(settings.web_port),
+            "ILP_SINK_PORT": str(settings.sink_port),
+            "ILP_PREFECT_PORT": str(settings.prefect_port),
+            "PREFECT_HOME": str(up.prefect_home),
+            "PREFECT_API_URL": up.api,
+            # Every Prefect client we start authenticates; the server requires it (below).
+            "PREFECT_API_AUTH_STRING": settings.prefect_auth,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            "PREFECT_SERVER_DATABASE_TIMEOUT": env.get("PREFECT_SERVER_DATABASE_TIMEOUT", "30"),
+            "PREFECT_RUNNER_POLL_FREQUENCY": str(poll_seconds),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    # Links in the demo digests are minted at the demo time; keep them openable today.
+    if "ILP_LINK_TTL_DAYS" not in os.environ:
+        age = (datetime.now(UTC) - sweep_now).days
+        if age + 7 > settings.link_ttl_days:
+            env["ILP_LINK_TTL_DAYS"] = str(age + settings.link_ttl_days)
+    return env
+
+
+def _start_services(
+    sup: Supervisor, up: LocalStack, env: dict[str, str], poll_seconds: int
+) -> None:
+    """Schema, then the Prefect server, the sink and the web app, then the deployments."""
+    from ilp import stack
+    from models.db import dispose_engines, init_db
+
+    settings = up.settings
+    up.data_dir.mkdir(parents=True, exist_ok=True)
+    init_db(settings.sqlalchemy_url)
+    dispose_engines()
+    _say(f"database ready: {settings.sqlalchemy_url}")
+
+    server = _start_prefect_server(sup, up, env)
+    # The sink and the web app start while the server migrates.
+    sink = sup.start(
+        "sink",
+        [
+            *_ilp_cmd(),
+            "sink",
+            "--port",
+            str(settings.sink_port),
+            "--dir",
+            str(up.data_dir / "sink"),
+        ],
+        env,
+    )
+    web = sup.start("web", [*_ilp_cmd(), "web", "--no-migrate", "--log-level", "warning"], env)
+    stack.wait_until("the Prefect API", stack.http_ok(f"{up.api}/health"), 180, server)
+    _say("Prefect server healthy")
+    stack.wait_until("the sink", stack.http_ok(f"{up.sink_url}/health"), 60, sink)
+    stack.wait_until("the web app", stack.http_ok(f"{up.web_url}/healthz"), 60, web)
+    _say(f"web app on {up.web_url}, notification sink on {up.sink_url}")
+
+    serve = sup.start("serve", [sys.executable, "-m", "deployments.serve"], env)
+    stack.wait_until(
+        "the deployments to register",
+        lambda: all(_deployment_id(up.api, name) for name in DEPLOYMENTS),
+        120,
+        serve,
+        interval=0.5,
+    )
+    _say(f"serving {len(DEPLOYMENTS)} deployments (runner polls every {poll_seconds}s)")
+
+
+def _start_prefect_server(sup: Supervisor, up: LocalStack, env: dict[str, str]) -> Service:
+    """Prefect's own server: SQLite under the data directory, with the UI."""
+    port = str(up.settings.prefect_port)
+    up.prefect_home.mkdir(parents=True, exist_ok=True)
+    prefect = str(Path(sys.executable).parent / "prefect")
+    server = sup.start(
+        "prefect-server",
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", port, "--analytics-off"],
+        {
+            **env,
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": port,
+            # Basic auth on every API call but /health (the UI asks for the whole "ilp:..."
+            # string); browsers may call the API from Prefect's own UI origin only.
+            "PREFECT_SERVER_API_AUTH_STRING": up.settings.prefect_auth,
+            "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": up.prefect_ui,
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+        },
+    )
+    _say(f"starting the Prefect server on {up.prefect_ui} (PREFECT_HOME={up.prefect_home}) ...")
+    return server
+
+
+def _load_sample(sup: Supervisor, up: LocalStack, env: dict[str, str], sample: Path) -> None:
+    """The sample district, through the import-feed flow against our server."""
+    from ilp import stack
+
+    _say(f"importing {sample.name} ...")
+    code, output = sup.run(
+        "import", [*_ilp_cmd(), "import", "--allow-partial", str(sample)], env, timeout=600
+    )
+    for line in output.strip().splitlines():
+        if line.startswith(("feed run", "  rejected", "  ...", "ilp import")):
+            _say(f"  {line}")
+    if code != 0:
+        raise stack.StackError(f"ilp import exited with {code}; see {up.data_dir}/logs")
+
+
+def _print_banner(up: LocalStack, seconds: float, sent: int | None) -> None:
+    """Where to look: the UIs, a teacher's task list, a report page, the sink, the webhook."""
+    from config.secrets import SECRETS_DIR
+    from config.settings import PREFECT_AUTH_FILE, WEBHOOK_TOKEN_FILE
+
+    link = task_list_link(up.settings, datetime.now(UTC))
+    report = report_page_link(up.settings, datetime.now(UTC))
+    _say()
+    _say(f"{READY_LINE} ({seconds:.0f}s)")
+    _say(f"  Prefect UI         {up.prefect_ui}   (flow runs, artifacts, events, deployments)")
+    _say(f"  web app            {up.web_url}")
+    if link:
+        _say(f"  task list of {link[0]}:")
+        _say(f"                     {link[1]}")
+    if report:
+        _say(f"  compliance report of {report[0]}:")
+        _say(f"                     {report[1]}")
+    _say(f"  notification sink  {up.sink_url}/" + (f"   ({sent} messages)" if sent else ""))
+    _say(f"  data and logs      {up.data_dir}")
+    secrets = up.data_dir / SECRETS_DIR
+    _say(f"  Prefect UI login   the whole line (ilp:...) of {secrets / PREFECT_AUTH_FILE}")
+    _say(
+        "  webhook            curl -X POST "
+        f'-H "Authorization: Bearer $(cat {secrets / WEBHOOK_TOKEN_FILE})" \\'
+    )
+    _say(
+        "                       -H 'Content-Type: application/json' "
+        f"-d @enrollments.json {up.web_url}/enrollments"
+    )
+    _say("Ctrl-C stops everything.")
+
+
+def _watch(sup: Supervisor) -> NoReturn:
+    """Until interrupted; a service that dies takes the stack down with a message."""
+    from ilp import stack
+
+    while True:
+        sup.watch()
+        dead = sup.dead()
+        if dead is not None:
+            raise stack.StackError(
+                f"{dead.name} exited with code {dead.process.returncode}; see "
+                f"{dead.log_path}:\n{dead.log_tail()}"
+            )
+        time.sleep(1.0)
+
+
+def _demo_sweep(
+    api: str, sink_url: str, now: datetime, zone: str, sup: Supervisor, timeout: float
+) -> int:
     """Run the escalation-sweep deployment once at `now`; wait for it; return sink messages."""
     from ilp import stack
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 
 def _instant(text: str) -> datetime:
@@ -21,6 +22,7 @@ def _instant(text: str) -> datetime:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """send the escalations due now (or at --now) as digests"""
     now = args.now or datetime.now(UTC)
+    summary: dict[str, Any]
     use_flow = args.flow or (not args.direct and bool(os.environ.get("PREFECT_API_URL")))
     if use_flow:
         from flows.escalation import escalation_sweep

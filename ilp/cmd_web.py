@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 
@@ -19,7 +20,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from web.app import create_app
 
     try:
-        app = create_app(settings)  # refuses the default secret outside dev mode
+        settings.ensure_secrets()  # generated now (0600) so `cat <data_dir>/secrets/...` works
+        app = create_app(settings)  # refuses a weak configured secret outside dev mode
     except InsecureSecretError as exc:
         print(f"ilp web: refusing to start: {exc}", file=sys.stderr)
         return 2
@@ -27,6 +29,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         from models.db import init_db
 
         init_db(settings.sqlalchemy_url)
+    # Our warnings (failed token attempts: `ilp.security`) next to uvicorn's lines; every
+    # line is redacted (web.security.install_log_redaction, installed by create_app).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:  %(name)s: %(message)s")
     uvicorn.run(
         app,
         host=host,

@@ -13,7 +13,14 @@ from collections.abc import Callable
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
 
-MODULES = ("ilp.cmd_feeds", "ilp.cmd_sweep", "ilp.cmd_web", "ilp.cmd_stack", "ilp.cmd_report")
+MODULES = (
+    "ilp.cmd_feeds",
+    "ilp.cmd_sweep",
+    "ilp.cmd_web",
+    "ilp.cmd_stack",
+    "ilp.cmd_report",
+    "ilp.cmd_export",
+)
 
 
 def _gather() -> dict[str, tuple[Handler, Configure]]:

@@ -61,15 +61,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import StepKind, StepStatus
 from notifications.sink import sink_process, sink_state
 from services.report import BUCKETS, Counts, compliance_report
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from rich.progress import Progress
+    from sqlmodel import Session
+
+    from models.tables import ContactMethod, Step
+    from notifications.deliver import DeliveryResult
+    from services.actions import Actor
+    from services.sweep import DeliveryOutcome, Outgoing, Sender, SweepConfig
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +289,7 @@ def form_for(kind: str, step_id: int, unsuccessful: bool) -> dict[str, str]:
 class CountingSender:
     """`--no-deliver`: accepts every digest without sending it (counted by the sweep report)."""
 
-    def __call__(self, outgoing: Any) -> Any:
+    def __call__(self, outgoing: Outgoing) -> DeliveryResult:
         from notifications.deliver import DeliveryResult
 
         return DeliveryResult(True, 1, False, None, f"staff-{outgoing.recipient.staff_id}")
@@ -334,7 +346,7 @@ def load_schools(url: str) -> dict[int, SchoolInfo]:
     out: dict[int, SchoolInfo] = {}
     with session_scope(url) as session:
         coordinators: dict[int, int] = {}
-        for staff in session.execute(sa.select(Staff).order_by(Staff.id)).scalars():
+        for staff in session.execute(sa.select(Staff).order_by(col(Staff.id))).scalars():
             if staff.school_id is not None and staff.has_role(Role.ILP_COORDINATOR):
                 coordinators.setdefault(staff.school_id, int(staff.id or 0))
         for school in session.execute(sa.select(School)).scalars():
@@ -356,9 +368,8 @@ def withdrawal_days(url: str, config: SimulationConfig) -> dict[date, set[str]]:
         return out
     with session_scope(url) as session:
         rows = session.execute(
-            sa.select(Student.source_id, Enrollment.start_date).join(
-                Enrollment,
-                Enrollment.student_id == Student.id,  # type: ignore[arg-type]
+            sa.select(col(Student.source_id), col(Enrollment.start_date)).join(
+                Enrollment, col(Enrollment.student_id) == col(Student.id)
             )
         ).all()
     for source_id, start in rows:
@@ -413,7 +424,11 @@ class Staffroom:
         return found
 
     def react(
-        self, session: Any, deliveries: list[Any], now: datetime, tally: Counter[str]
+        self,
+        session: Session,
+        deliveries: list[DeliveryOutcome],
+        now: datetime,
+        tally: Counter[str],
     ) -> None:
         """Acknowledge some overdue items and snooze some reminders just received."""
         from models.tables import Step
@@ -442,13 +457,14 @@ class Staffroom:
                 except actions.ActionError:
                     tally["refused"] += 1
 
-    def _school_of(self, session: Any, step: Any) -> SchoolInfo:
+    def _school_of(self, session: Session, step: Step) -> SchoolInfo:
         from models.tables import Enrollment
 
         enrollment = session.get(Enrollment, step.enrollment_id)
+        assert enrollment is not None  # a step's enrollment is never deleted
         return self.schools[int(enrollment.school_id)]
 
-    def work(self, session: Any, school: SchoolInfo, day: date, tally: Counter[str]) -> None:
+    def work(self, session: Session, school: SchoolInfo, day: date, tally: Counter[str]) -> None:
         """The day's work at one school: contact attempts, then completions."""
         from models.tables import ContactMethod, Enrollment, EnrollmentStatus, Step
         from services import actions
@@ -496,13 +512,13 @@ class Staffroom:
 
     def _call(
         self,
-        session: Any,
-        row: Any,
-        actor: Any,
+        session: Session,
+        row: sa.Row[Any],
+        actor: Actor,
         day: date,
         school: SchoolInfo,
         tally: Counter[str],
-        methods: Any,
+        methods: type[ContactMethod],
     ) -> None:
         from services import actions
 
@@ -536,7 +552,7 @@ def _days(first: date, last: date) -> Iterator[date]:
         day += timedelta(days=1)
 
 
-def _required_steps(session: Any) -> int:
+def _required_steps(session: Session) -> int:
     from models.tables import Step
 
     s = Step.__table__  # type: ignore[attr-defined]
@@ -549,7 +565,7 @@ def _required_steps(session: Any) -> int:
     )
 
 
-def _progress(enabled: bool, total: int) -> Any:
+def _progress(enabled: bool, total: int) -> AbstractContextManager[Progress | None]:
     if not enabled:
         return nullcontext(None)
     from rich.console import Console
@@ -578,99 +594,21 @@ def simulate(
     config: SimulationConfig, *, on_week: Callable[[WeekRow], None] | None = None
 ) -> SimulationResult:
     """Run the simulation described in the module docstring; returns counts and the timeline."""
-    from models.db import get_engine, session_factory, session_scope
-    from services.sweep import SweepConfig, run_sweep
+    from models.db import get_engine
 
     if config.end < config.start:
         raise ValueError("--to is before --from")
     started = time.perf_counter()
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    db_path = (out / "ilp.db").resolve()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    sink_dir = out / "sink"
-    if config.deliver and not config.sink_url:
-        shutil.rmtree(sink_dir, ignore_errors=True)
-    url = f"sqlite:///{db_path}"
+    url, sink_dir = _fresh_output(config)
     result = SimulationResult(config=config, db_url=url)
 
     build_district(config, url)
-    schools = load_schools(url)
-    staff = Staffroom(config.seed, schools)
-    days = list(_days(config.start, config.end))
-    leaving = withdrawal_days(url, config)
-    schools_dir = config.schools_dir or _schools_dir()
-
+    district = _District.load(config, url)
     with sink_process(sink_dir, config.sink_url) if config.deliver else nullcontext(None) as base:
-        if base is not None:
-            from notifications.sender import AppriseSender
-
-            before = int(sink_state(base)["count"])
-            host = base.split("://", 1)[1]
-            sweep_config = SweepConfig(
-                secret_key="simulation-secret",
-                base_url="http://127.0.0.1:8700",
-                default_notify_url=f"json://{host}/staff/{{staff_id}}",
-                attempts=2,
-                backoff=0.0,
-            )
-            sender: Any = AppriseSender(sweep_config, sleep=lambda _s: None)
-        else:
-            sweep_config = SweepConfig(secret_key="simulation-secret")
-            sender = CountingSender()
-
+        before = int(sink_state(base)["count"]) if base is not None else 0
+        sweep_config, sender = _sweeping(base)
         year_started = time.perf_counter()
-        week_digests = week_actions = 0
-        week_start = config.start - timedelta(days=config.start.weekday())
-        with _progress(config.progress, len(days)) as progress:
-            task = (
-                progress.add_task("simulating", total=len(days), info="")
-                if progress is not None
-                else None
-            )
-            for day in days:
-                if day in leaving:
-                    result.actions["withdrawn"] += withdraw(url, leaving[day], day, schools_dir)
-                todays = [sc for sc in schools.values() if sc.calendar.is_school_day(day)]
-                if todays:
-                    result.school_days += 1
-                    times = sorted(
-                        {sc.calendar.local_instant(day, sc.policy.window_start) for sc in todays}
-                    )
-                    if config.midday:
-                        times += sorted({sc.calendar.local_instant(day, MIDDAY) for sc in todays})
-                    tally: Counter[str] = Counter()
-                    for now in times:
-                        report = run_sweep(session_factory(url), now, sender, sweep_config)
-                        result.sweeps += 1
-                        result.digests += report.sent
-                        result.failed += len(report.failed)
-                        week_digests += report.sent
-                        if report.deliveries:
-                            with session_scope(url) as session:
-                                staff.react(session, report.deliveries, now, tally)
-                    with session_scope(url) as session:
-                        for school in todays:
-                            staff.work(session, school, day, tally)
-                    result.actions.update(tally)
-                    week_actions += sum(
-                        v for k, v in tally.items() if not k.endswith("noop") and k != "refused"
-                    )
-                if day.weekday() == 6 or day == config.end:
-                    row = _snapshot(url, week_start, day, schools, week_digests, week_actions)
-                    result.weeks.append(row)
-                    if on_week is not None:
-                        on_week(row)
-                    week_digests = week_actions = 0
-                    week_start = day + timedelta(days=1)
-                if progress is not None:
-                    progress.update(
-                        task,
-                        advance=1,
-                        description=f"{day:%a %d %b %Y}",
-                        info=f"{result.digests} digests · {sum(result.actions.values())} actions",
-                    )
+        _run_year(district, result, sender, sweep_config, on_week)
         result.year_seconds = time.perf_counter() - year_started
         if base is not None:
             result.sink_messages = int(sink_state(base)["count"]) - before
@@ -683,6 +621,149 @@ def simulate(
             result.chart_png = png
             write_outputs(result)
     return result
+
+
+def _fresh_output(config: SimulationConfig) -> tuple[str, Path]:
+    """(database URL, sink folder): a new database each run, and a new sink when we start one."""
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    db_path = (out / "ilp.db").resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    sink_dir = out / "sink"
+    if config.deliver and not config.sink_url:
+        shutil.rmtree(sink_dir, ignore_errors=True)
+    return f"sqlite:///{db_path}", sink_dir
+
+
+def _sweeping(base: str | None) -> tuple[SweepConfig, Sender]:
+    """Digests go to the sink at `base` as staff webhooks, or are only counted without one."""
+    from config.secrets import generate_secret
+    from services.sweep import SweepConfig
+
+    if base is None:
+        return SweepConfig(secret_key=generate_secret()), CountingSender()
+    from notifications.sender import AppriseSender
+
+    host = base.split("://", 1)[1]
+    sweep_config = SweepConfig(
+        secret_key=generate_secret(),
+        base_url="http://127.0.0.1:8700",
+        default_notify_url=f"json://{host}/staff/{{staff_id}}",
+        attempts=2,
+        backoff=0.0,
+    )
+    return sweep_config, AppriseSender(sweep_config, sleep=lambda _s: None)
+
+
+@dataclass(frozen=True)
+class _District:
+    """The built district as the daily loop needs it."""
+
+    config: SimulationConfig
+    url: str
+    schools: dict[int, SchoolInfo]
+    staff: Staffroom
+    days: list[date]
+    leaving: dict[date, set[str]]
+    schools_dir: Path
+
+    @classmethod
+    def load(cls, config: SimulationConfig, url: str) -> _District:
+        schools = load_schools(url)
+        return cls(
+            config=config,
+            url=url,
+            schools=schools,
+            staff=Staffroom(config.seed, schools),
+            days=list(_days(config.start, config.end)),
+            leaving=withdrawal_days(url, config),
+            schools_dir=config.schools_dir or _schools_dir(),
+        )
+
+
+@dataclass
+class _Week:
+    """The week being tallied for the timeline (weeks end on Sunday or on the last day)."""
+
+    start: date
+    digests: int = 0
+    actions: int = 0
+
+
+def _run_year(
+    district: _District,
+    result: SimulationResult,
+    sender: Sender,
+    sweep_config: SweepConfig,
+    on_week: Callable[[WeekRow], None] | None,
+) -> None:
+    """Every day of the span: withdrawals, then (on school days) sweeps and staff work."""
+    config, url, schools = district.config, district.url, district.schools
+    week = _Week(start=config.start - timedelta(days=config.start.weekday()))
+    with _progress(config.progress, len(district.days)) as progress:
+        task = (
+            progress.add_task("simulating", total=len(district.days), info="")
+            if progress is not None
+            else None
+        )
+        for day in district.days:
+            if day in district.leaving:
+                result.actions["withdrawn"] += withdraw(
+                    url, district.leaving[day], day, district.schools_dir
+                )
+            todays = [sc for sc in schools.values() if sc.calendar.is_school_day(day)]
+            if todays:
+                _school_day(district, day, todays, result, week, sender, sweep_config)
+            if day.weekday() == 6 or day == config.end:
+                row = _snapshot(url, week.start, day, schools, week.digests, week.actions)
+                result.weeks.append(row)
+                if on_week is not None:
+                    on_week(row)
+                week = _Week(start=day + timedelta(days=1))
+            if progress is not None and task is not None:
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"{day:%a %d %b %Y}",
+                    info=f"{result.digests} digests · {sum(result.actions.values())} actions",
+                )
+
+
+def _school_day(
+    district: _District,
+    day: date,
+    todays: list[SchoolInfo],
+    result: SimulationResult,
+    week: _Week,
+    sender: Sender,
+    sweep_config: SweepConfig,
+) -> None:
+    """A sweep at each open school's window start (and at midday), staff reacting to what they
+    received, then the day's work at each school."""
+    from models.db import session_factory, session_scope
+    from services.sweep import run_sweep
+
+    url = district.url
+    result.school_days += 1
+    times = sorted({sc.calendar.local_instant(day, sc.policy.window_start) for sc in todays})
+    if district.config.midday:
+        times += sorted({sc.calendar.local_instant(day, MIDDAY) for sc in todays})
+    tally: Counter[str] = Counter()
+    for now in times:
+        report = run_sweep(session_factory(url), now, sender, sweep_config)
+        result.sweeps += 1
+        result.digests += report.sent
+        result.failed += len(report.failed)
+        week.digests += report.sent
+        if report.deliveries:
+            with session_scope(url) as session:
+                district.staff.react(session, report.deliveries, now, tally)
+    with session_scope(url) as session:
+        for school in todays:
+            district.staff.work(session, school, day, tally)
+    result.actions.update(tally)
+    week.actions += sum(v for k, v in tally.items() if not k.endswith("noop") and k != "refused")
 
 
 def _snapshot(

@@ -16,6 +16,7 @@ from lifecycle.types import Role
 from ._source import FeedSource, Table
 from .records import (
     UNSET,
+    ContactRecord,
     ELValue,
     FeedError,
     GradingPeriod,
@@ -26,17 +27,35 @@ from .records import (
     StudentEnrollmentRecord,
 )
 from .values import (
+    DATE_ORDERS,
+    K12_GRADES,
     parse_bool,
     parse_date,
     parse_english_learner,
+    parse_grades,
     parse_staff_roles,
-    parse_student_grade,
     split_multi,
 )
 
 __all__ = ["parse_oneroster", "FeedError"]
 
 MISSING = "missing required value"
+
+#: OneRoster roles (1.1 `role`, 1.2 roles.csv) that carry an ILP staff role *(chosen)*. An
+#: `administrator` at a school is its principal unless metadata.ilp.staffRole says otherwise;
+#: districtAdministrator, aide, proctor and systemAdministrator carry none of their own (a
+#: district's regional VP is named by staffRole, so no district IT account gets escalations).
+ILP_ROLES = {
+    "teacher": Role.TEACHER,
+    "counselor": Role.COUNSELOR,
+    "principal": Role.PRINCIPAL,
+    "siteadministrator": Role.PRINCIPAL,
+}
+CONTACT_ROLES = frozenset({"guardian", "parent", "relative"})
+KNOWN_ROLES = frozenset(
+    {"student", "administrator", "districtadministrator", "aide", "proctor"}
+    | {"systemadministrator", *ILP_ROLES, *CONTACT_ROLES}
+)
 DELETED = "tobedeleted"
 
 # metadata columns (canonical spelling; matched case-insensitively)
@@ -49,23 +68,61 @@ M_STAFF_ROLE = "metadata.ilp.staffRole"
 
 
 class _Ctx:
-    def __init__(self, src: FeedSource) -> None:
+    def __init__(self, src: FeedSource, date_order: str | None = None) -> None:
         self.src = src
+        self.date_order = date_order
         self.rejections: list[Rejection] = []
+        self.tables: dict[str, Table] = {}
+        self.class_grades: dict[str, frozenset[int]] = {}  # class -> K-12 grades it names
+        self.orgs: dict[str, tuple[str, str]] = {}  # org -> (type, parent)
+        self.rejected_enrollments: set[str] = set()  # students with a rejected enrollment row
+        self.delta = False  # users.csv is a delta (manifest file.users,delta)
+
+    def date(self, text: str) -> date:
+        return parse_date(text, self.date_order)
 
     def table(self, name: str, required: tuple[str, ...]) -> Table | None:
         if not self.src.has(name):
             return None
-        return Table(self.src.open_text(name), self.src.display_name(name), required)
+        t = Table(
+            self.src.open_text(name), self.src.display_name(name), required, reject=self.reject
+        )
+        self.tables[name] = t
+        return t
 
     def reject(self, file: str, line: int, column: str, reason: str) -> None:
         self.rejections.append(Rejection(file, line, column, reason))
 
+    def not_in(self, name: str) -> str:
+        """ "not in users.csv", saying so when that file had rows it could not read."""
+        t = self.tables.get(name)
+        if t is None or t.broken_line is None:
+            return f"not in {name}"
+        return f"not among the rows of {t.file} that could be read (see line {t.broken_line})"
 
-def parse_oneroster(path: str | Path) -> ParsedFeed:
-    """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder."""
+    def school_of(self, org: str, schools: set[str]) -> tuple[str, str | None]:
+        """The school an org id stands for (a department counts as its school), or why none."""
+        if org in schools:
+            return org, None
+        kind, parent = self.orgs.get(org, ("", ""))
+        if kind == "department" and parent in schools:
+            return parent, None
+        if kind:
+            return org, f"org {org!r} is a {kind} in orgs.csv, not a school"
+        return org, f"unknown school {org!r}: {self.not_in('orgs.csv')}"
+
+    def broken_files(self) -> dict[str, int]:
+        return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
+
+
+def parse_oneroster(path: str | Path, *, date_order: str | None = None) -> ParsedFeed:
+    """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder. `date_order`
+    ("mdy" or "dmy") is how the feed writes slash dates; without it an ambiguous one is a row
+    error."""
+    if date_order not in (None, *DATE_ORDERS):
+        raise ValueError(f"date order {date_order!r}: expected one of {', '.join(DATE_ORDERS)}")
     with FeedSource(path) as src:
-        return _parse(_Ctx(src))
+        return _parse(_Ctx(src, date_order))
 
 
 def _read_manifest(ctx: _Ctx) -> tuple[str | None, dict[str, str]]:
@@ -95,12 +152,14 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
 
     feed = ParsedFeed(kind="oneroster-1.1", bulk=modes.get("users", "bulk") != "delta")
     feed.file_modes = modes
+    ctx.delta = not feed.bulk
 
     orgs, schools = _read_orgs(ctx, feed)
     _read_sessions(ctx, feed, orgs)
     classes = _read_classes(ctx, schools)
 
-    users = Table(src.open_text("users.csv"), src.display_name("users.csv"), ("sourcedId",))
+    users = ctx.table("users.csv", ("sourcedId",))
+    assert users is not None
     is_12 = (version or "").startswith("1.2") or (not users.has("role") and src.has("roles.csv"))
     if is_12:
         feed.kind = "oneroster-1.2"
@@ -113,6 +172,11 @@ def _parse(ctx: _Ctx) -> ParsedFeed:
     students, known_users, rejected_users = _read_users(ctx, feed, users, orgs, schools, user_roles)
     _read_enrollments(ctx, feed, classes, schools, students, known_users, rejected_users)
     feed.rejections = ctx.rejections
+    feed.broken_files = ctx.broken_files()
+    if feed.broken_files and feed.bulk:
+        feed.notes["file(s) with rows refused unread: absence withdraws no one this run"] = len(
+            feed.broken_files
+        )
     return feed
 
 
@@ -141,6 +205,7 @@ def _read_orgs(ctx: _Ctx, feed: ParsedFeed) -> tuple[dict[str, str], set[str]]:
             ctx.reject(f, line, "type", MISSING)
             continue
         orgs[sid] = otype
+        ctx.orgs[sid] = (otype, row[i_parent].strip())
         if otype == "school":
             schools.add(sid)
             feed.schools.append(
@@ -190,7 +255,7 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 errors.append((col, MISSING))
                 continue
             try:
-                dates.append(parse_date(text))
+                dates.append(ctx.date(text))
             except ValueError as e:
                 errors.append((col, str(e)))
         if len(dates) == 2 and dates[1] < dates[0]:
@@ -204,7 +269,7 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 errors.append(("schoolYear", f"bad schoolYear {ytext!r}: expected a year"))
         org = row[i_org].strip() or None
         if org is not None and org not in orgs:
-            errors.append((org_col, f"unknown school {org!r}: not in orgs.csv"))
+            errors.append((org_col, f"unknown school {org!r}: {ctx.not_in('orgs.csv')}"))
         if errors:
             for col, reason in errors:
                 ctx.reject(f, line, col, reason)
@@ -219,17 +284,21 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 end=dates[1],
                 school_year=year,
                 parent_id=row[i_parent].strip() or None,
+                source_file=f,
+                source_line=line,
             )
         )
 
 
 def _read_classes(ctx: _Ctx, schools: set[str]) -> dict[str, str] | None:
     """class sourcedId -> school sourcedId ('' for a deleted class); None without classes.csv."""
+    course_grades = _read_course_grades(ctx)
     t = ctx.table("classes.csv", ("sourcedId",))
     if t is None:
         return None
     f = t.file
     i_id, i_school, i_status = t.col("sourcedId"), t.col("schoolSourcedId"), t.col("status")
+    i_grades, i_course = t.col("grades"), t.col("courseSourcedId")
     classes: dict[str, str] = {}
     first: dict[str, int] = {}
     for line, row in t.rows():
@@ -244,17 +313,66 @@ def _read_classes(ctx: _Ctx, schools: set[str]) -> dict[str, str] | None:
             continue
         first[sid] = line
         school = row[i_school].strip()
+        grades = _grade_set(row[i_grades]) or course_grades.get(row[i_course].strip())
+        if grades:
+            ctx.class_grades[sid] = grades
         if row[i_status].strip().lower() == DELETED:
             classes[sid] = ""
             continue
         if not school:
             ctx.reject(f, line, "schoolSourcedId", MISSING)
             continue
-        if school not in schools:
-            ctx.reject(f, line, "schoolSourcedId", f"unknown school {school!r}: not in orgs.csv")
+        school, why = ctx.school_of(school, schools)
+        if why:
+            ctx.reject(f, line, "schoolSourcedId", why)
             continue
         classes[sid] = school
     return classes
+
+
+def _grade_set(text: str) -> frozenset[int]:
+    """The K-12 grades a class or course names; other codes say nothing about a student."""
+    return frozenset(K12_GRADES[c.upper()] for c in split_multi(text) if c.upper() in K12_GRADES)
+
+
+def _read_course_grades(ctx: _Ctx) -> dict[str, frozenset[int]]:
+    t = ctx.table("courses.csv", ("sourcedId",))
+    if t is None:
+        return {}
+    i_id, i_grades = t.col("sourcedId"), t.col("grades")
+    return {row[i_id].strip(): g for _line, row in t.rows() if (g := _grade_set(row[i_grades]))}
+
+
+def _class_grade(ctx: _Ctx, enrollments: list[_Enr], school: str) -> tuple[int | None, str | None]:
+    """A student's grade from the classes they attend at `school` when users.csv names none:
+    the highest grade every class names. (grade, None) or (None, why not)."""
+    active = [e for e in enrollments if not e[4]] or enrollments
+    sets = [g for e in active if (g := ctx.class_grades.get(e[0]))]
+    if not sets:
+        return None, (
+            f"grades names no grade (blank, UG or Other) and no class of the student at "
+            f"{school!r} names one"
+        )
+    common = frozenset.intersection(*sets)
+    if not common:
+        named = "; ".join(", ".join(map(str, sorted(g))) for g in sets)
+        return None, (
+            f"grades names no grade and the student's classes at {school!r} name different "
+            f"grades ({named})"
+        )
+    return max(common), None
+
+
+def _no_role(ctx: _Ctx, from_roles_file: bool) -> str:
+    """Why a user has no role: missing, or its row in roles.csv was refused unread."""
+    t = ctx.tables.get("roles.csv")
+    if from_roles_file and t is not None and t.broken_line is not None:
+        return f"no role: {ctx.not_in('roles.csv')}"
+    return MISSING
+
+
+def _unknown_role(role: str) -> str:
+    return f"unknown role {role!r}: expected a OneRoster role (teacher, student, principal, ...)"
 
 
 def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
@@ -275,10 +393,13 @@ def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, st
         if not role:
             ctx.reject(f, line, "role", MISSING)
             continue
+        if role not in KNOWN_ROLES:
+            ctx.reject(f, line, "role", _unknown_role(row[i_role].strip()))
+            continue
         if row[i_status].strip().lower() == DELETED:
             continue
         if org and org not in orgs:
-            ctx.reject(f, line, "orgSourcedId", f"unknown school {org!r}: not in orgs.csv")
+            ctx.reject(f, line, "orgSourcedId", f"unknown school {org!r}: {ctx.not_in('orgs.csv')}")
             continue
         entry = (role, org)
         lst = out.setdefault(user, [])
@@ -294,7 +415,7 @@ def _read_roles(ctx: _Ctx, orgs: dict[str, str]) -> dict[str, list[tuple[str, st
 _Student = tuple[
     str,
     str,
-    int,
+    int | None,
     date | None,
     bool | None,
     ELValue,
@@ -318,7 +439,7 @@ def _read_users(
     i_id, i_status, i_enabled = t.col("sourcedId"), t.col("status"), t.col("enabledUser")
     i_orgs, i_primary, i_role = t.col("orgSourcedIds"), t.col("primaryOrgSourcedId"), t.col("role")
     i_given, i_family, i_email = t.col("givenName"), t.col("familyName"), t.col("email")
-    i_grades = t.col("grades")
+    i_grades, i_agents, i_phone = t.col("grades"), t.col("agentSourcedIds"), t.col("phone")
     i_start, i_ret, i_el = t.col(M_START), t.col(M_RETURNING), t.col(M_EL)
     i_couns, i_esl, i_staff = t.col(M_COUNSELOR), t.col(M_ESL), t.col(M_STAFF_ROLE)
     org_col = "orgSourcedIds" if t.has("orgSourcedIds") else "primaryOrgSourcedId"
@@ -331,6 +452,8 @@ def _read_users(
     staff = feed.staff
     reject = ctx.reject
     empty_roles: list[tuple[str, str]] = []
+    contacts: dict[str, tuple[str, str, str, str, list[str]]] = {}
+    contact_students: dict[str, list[str]] = {}  # contact -> students, from both sides
 
     for line, row in t.rows():
         sid = row[i_id].strip()
@@ -362,10 +485,16 @@ def _read_users(
         errors: list[tuple[str, str]] = []
         unknown = [o for o in user_orgs if o not in orgs]
         if unknown:
-            errors.append((org_col, f"unknown school {unknown[0]!r}: not in orgs.csv"))
+            errors.append((org_col, f"unknown school {unknown[0]!r}: {ctx.not_in('orgs.csv')}"))
         if not or_roles or not or_roles[0]:
-            errors.append(("role", MISSING))
+            errors.append(("role", _no_role(ctx, user_roles is not None)))
+        elif has_role_col and not roles_orgs and or_roles[0] not in KNOWN_ROLES:
+            errors.append(("role", _unknown_role(or_roles[0])))
         deleted = row[i_status].strip().lower() == DELETED
+        if deleted and not (or_roles and or_roles[0]):
+            # a delta deletion often comes without its roles: withdraw it if it is a student
+            feed.withdrawn_ids.add(sid)
+            continue
         enabled_text = row[i_enabled].strip()
         enabled = True
         if enabled_text:
@@ -378,17 +507,15 @@ def _read_users(
 
         if "student" in or_roles:
             seen.add(sid)
+            for agent in split_multi(row[i_agents]):
+                contact_students.setdefault(agent, []).append(sid)
             if deleted or not enabled:
                 feed.withdrawn_ids.add(sid)
-            grade = 0
-            gtext = row[i_grades].strip()
-            if not gtext:
-                errors.append(("grades", MISSING))
-            else:
-                try:
-                    grade = parse_student_grade(gtext)
-                except ValueError as e:
-                    errors.append(("grades", str(e)))
+            grade: int | None = None  # None: the student's classes decide
+            try:
+                grade = parse_grades(row[i_grades])
+            except ValueError as e:
+                errors.append(("grades", str(e)))
             if not given:
                 errors.append(("givenName", MISSING))
             if not family:
@@ -397,7 +524,7 @@ def _read_users(
             text = row[i_start].strip()
             if text:
                 try:
-                    start = parse_date(text)
+                    start = ctx.date(text)
                 except ValueError as e:
                     errors.append((M_START, str(e)))
             returning: bool | None = None
@@ -444,10 +571,15 @@ def _read_users(
                 reject(f, line, col, reason)
             rejected.add(sid)
             continue
-        if "teacher" in or_roles and Role.TEACHER not in roles:
-            roles.insert(0, Role.TEACHER)
+        mapped = [ILP_ROLES[r] for r in or_roles if r in ILP_ROLES]
+        roles = list(dict.fromkeys([*mapped, *roles]))
         if not staff_text and "administrator" in or_roles and user_schools:
             roles.append(Role.PRINCIPAL)
+        if not roles and CONTACT_ROLES.intersection(or_roles):
+            contacts[sid] = (given, family, row[i_email].strip(), row[i_phone].strip(), or_roles)
+            for student in split_multi(row[i_agents]):
+                contact_students.setdefault(sid, []).append(student)
+            continue
         if roles:
             staff.append(
                 StaffRecord(
@@ -460,7 +592,25 @@ def _read_users(
                     enabled=enabled and not deleted,
                 )
             )
+    _add_contacts(feed, contacts, contact_students)
     return students, first.keys(), rejected
+
+
+def _add_contacts(
+    feed: ParsedFeed,
+    contacts: dict[str, tuple[str, str, str, str, list[str]]],
+    students_of: dict[str, list[str]],
+) -> None:
+    """Guardians, parents and relatives (the learning coaches) as contacts of their students,
+    linked from either side's agentSourcedIds. There is no contacts table: they stay here."""
+    for sid, (given, family, email, phone, or_roles) in contacts.items():
+        relationship = next(r for r in or_roles if r in CONTACT_ROLES)
+        linked = tuple(dict.fromkeys(s for s in students_of.get(sid, []) if s != sid))
+        feed.contacts.append(ContactRecord(sid, linked, given, family, email, phone, relationship))
+    if feed.contacts:
+        feed.notes["guardian, parent or relative kept as a contact (not stored)"] = len(
+            feed.contacts
+        )
 
 
 # A student's class enrollment: (class, school, begin, end, deleted, metadata start, line)
@@ -506,6 +656,8 @@ def _read_enrollments(
             for e in enrs:
                 by_school.setdefault(e[1], []).append(e)
         if not by_school:
+            if sid in ctx.rejected_enrollments:
+                continue  # its enrollment rows were rejected: no start date is invented
             if not uschools:
                 ctx.reject(
                     ufile,
@@ -516,6 +668,17 @@ def _read_enrollments(
                 continue
             by_school = {s: [] for s in uschools}
         for school, lst in by_school.items():
+            school_grade, grade_unknown = grade, ""
+            if school_grade is None:
+                school_grade, why = _class_grade(ctx, lst, school)
+                if school_grade is None and any(ctx.class_grades.get(e[0]) for e in lst):
+                    ctx.reject(ufile, line, "grades", why or MISSING)  # the classes disagree
+                    continue
+                if school_grade is None:  # nothing names one: the school's default, if any
+                    school_grade, grade_unknown = 0, f"{ufile} line {line}: {why or MISSING}"
+                else:
+                    note = "grade taken from the student's classes"
+                    feed.notes[note] = feed.notes.get(note, 0) + 1
             teachers: set[str] = set()
             meta_start: date | None = None
             begin: date | None = None
@@ -552,12 +715,14 @@ def _read_enrollments(
                     school_source_id=school,
                     given_name=given,
                     family_name=family,
-                    grade=grade,
+                    grade=school_grade,
                     start=start,
                     end=end,
                     returning=returning,
                     english_learner=el,
                     withdrawn=withdrawn or all_deleted or end is not None,
+                    gone=withdrawn or all_deleted,
+                    grade_unknown=grade_unknown,
                     teacher_ids=tuple(sorted(teachers)),
                     counselor_id=couns,
                     esl_teacher_id=esl,
@@ -600,12 +765,17 @@ def _scan_enrollments(
             continue  # the user's row was already rejected; don't report it twice
         errors: list[tuple[str, str]] = []
         role = row[i_role].strip().lower()
+        if user not in students and row[i_status].strip().lower() == DELETED:
+            continue  # deleting an enrollment of someone this feed does not plan: nothing to do
         if not role:
             errors.append(("role", MISSING))
         if not user:
             errors.append(("userSourcedId", MISSING))
         elif user not in known_users:
-            errors.append(("userSourcedId", f"unknown user {user!r}: not in users.csv"))
+            why = ctx.not_in("users.csv")
+            if ctx.delta:
+                why += " (a delta: enrollments of users it does not list are not applied)"
+            errors.append(("userSourcedId", f"unknown user {user!r}: {why}"))
         elif role == "student" and user not in students:
             errors.append(("userSourcedId", f"user {user!r} is not a student in users.csv"))
         cls = row[i_class].strip()
@@ -616,7 +786,9 @@ def _scan_enrollments(
         elif classes is not None:
             cschool = classes.get(cls)
             if cschool is None:
-                errors.append(("classSourcedId", f"unknown class {cls!r}: not in classes.csv"))
+                errors.append(
+                    ("classSourcedId", f"unknown class {cls!r}: {ctx.not_in('classes.csv')}")
+                )
             elif cschool == "":
                 class_deleted = True
             elif not school:
@@ -626,8 +798,10 @@ def _scan_enrollments(
                 continue  # enrollment in a deleted class, nothing to learn from it
             if classes is None or cls in classes:
                 errors.append(("schoolSourcedId", MISSING))
-        elif school not in schools:
-            errors.append(("schoolSourcedId", f"unknown school {school!r}: not in orgs.csv"))
+        else:
+            school, not_a_school = ctx.school_of(school, schools)
+            if not_a_school:
+                errors.append(("schoolSourcedId", not_a_school))
         dates: list[date | None] = []
         for col, i in (("beginDate", i_begin), ("endDate", i_end), (M_START, i_start)):
             text = row[i].strip()
@@ -635,13 +809,15 @@ def _scan_enrollments(
                 dates.append(None)
                 continue
             try:
-                dates.append(parse_date(text))
+                dates.append(ctx.date(text))
             except ValueError as e:
                 errors.append((col, str(e)))
                 dates.append(None)
         if errors:
             for col, reason in errors:
                 reject(f, line, col, reason)
+            if role == "student" and user:
+                ctx.rejected_enrollments.add(user)  # nothing planned from this row
             continue
         deleted = class_deleted or row[i_status].strip().lower() == DELETED
         if role == "teacher":

@@ -61,6 +61,20 @@ class StaffRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A guardian, parent or relative (OneRoster role): a learning coach of `student_ids`,
+    linked by agentSourcedIds. Kept with the parsed feed; the store has no contacts table yet."""
+
+    source_id: str
+    student_ids: tuple[str, ...]
+    given_name: str
+    family_name: str
+    email: str
+    phone: str
+    relationship: str  # guardian | parent | relative
+
+
+@dataclass(frozen=True, slots=True)
 class StudentEnrollmentRecord:
     """One student's enrollment at one school: what the planner needs, plus provenance.
 
@@ -91,6 +105,13 @@ class StudentEnrollmentRecord:
     source_file: str
     source_line: int
     teacher_email: str | None = None  # simple CSV / webhook only
+    #: the feed marks the student deleted or disabled (or every enrollment here deleted), not
+    #: merely ended: a student never stored is not created from such a record
+    gone: bool = False
+    #: non-empty when neither the row nor the student's classes name a grade (why, as a
+    #: rejection reason): `grade` is then a placeholder the store replaces with the school's
+    #: `[defaults] grade`, or rejects the row with this reason
+    grade_unknown: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +127,8 @@ class GradingPeriod:
     end: date
     school_year: int | None  # e.g. 2027 for 2026-2027
     parent_id: str | None = None
+    source_file: str = "academicSessions.csv"
+    source_line: int = 0
 
 
 @dataclass(slots=True)
@@ -122,6 +145,7 @@ class ParsedFeed:
     bulk: bool
     schools: list[SchoolRecord] = field(default_factory=list)
     staff: list[StaffRecord] = field(default_factory=list)
+    contacts: list[ContactRecord] = field(default_factory=list)
     enrollments: list[StudentEnrollmentRecord] = field(default_factory=list)
     sessions: list[GradingPeriod] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -130,3 +154,21 @@ class ParsedFeed:
     #: the rest of their row was rejected
     withdrawn_ids: set[str] = field(default_factory=set)
     file_modes: dict[str, str] = field(default_factory=dict)  # manifest: file -> bulk|delta|absent
+    #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
+    #: missing header column). Such a file may have lost rows, so absence proves nothing.
+    broken_files: dict[str, int] = field(default_factory=dict)
+    #: what the parse decided on the feed's behalf, counted ("grade taken from the student's
+    #: classes": 3); shown with the import's counts
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected_session_lines(self) -> list[int]:
+        """Lines of academicSessions.csv that were rejected: a calendar built without them
+        could have the wrong shape (three quarters read as trimesters)."""
+        return sorted({r.line for r in self.rejections if r.file.lower() == "academicsessions.csv"})
+
+    @property
+    def absence_withdraws(self) -> bool:
+        """Whether a stored student missing from `students_seen` has left: only for a bulk feed
+        whose every file was read without a structural error."""
+        return self.bulk and not self.broken_files

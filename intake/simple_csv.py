@@ -7,8 +7,8 @@ matched case-insensitively; spaces and hyphens count as underscores; extra colum
 | school_id       | yes      | the school's id                                                |
 | given_name      | yes      | first name                                                     |
 | family_name     | yes      | last name                                                      |
-| grade           | yes      | K/KG or 1-12 (01-12); PK, TK, UG are rejected                  |
-| start_date      | no       | ILP start date (YYYY-MM-DD or M/D/YYYY); blank = school default|
+| grade           | yes      | K/KG/TK or 1-12 (01-12, 13 as 12); PK, UG are rejected         |
+| start_date      | no       | ILP start date (YYYY-MM-DD; a slash date needs a date order)   |
 | returning       | no       | true/false, yes/no, 1/0; blank = not stated                    |
 | english_learner | no       | esl, monitored, waived or none; blank = not stated             |
 | teacher_id      | no       | assigned teacher id(s); several separated by , or ;            |
@@ -70,6 +70,7 @@ def validate_item(
     file: str,
     line: int,
     known_schools: Collection[str] | None = None,
+    date_order: str | None = None,
 ) -> tuple[StudentEnrollmentRecord | None, list[Rejection]]:
     """Validate one student row/item; `get(column)` returns the stripped text ('' if absent).
     Returns the record, or None and one Rejection per bad value."""
@@ -96,7 +97,7 @@ def validate_item(
         dates[c] = None
         if values[c]:
             try:
-                dates[c] = parse_date(values[c])
+                dates[c] = parse_date(values[c], date_order)
             except ValueError as e:
                 bad(c, str(e))
     start, end = dates["start_date"], dates["withdrawn_date"]
@@ -173,7 +174,11 @@ def collect_staff_and_schools(feed: ParsedFeed) -> None:
 
 
 def parse_simple_csv(
-    path: str | Path, *, known_schools: Collection[str] | None = None, bulk: bool = True
+    path: str | Path,
+    *,
+    known_schools: Collection[str] | None = None,
+    bulk: bool = True,
+    date_order: str | None = None,
 ) -> ParsedFeed:
     """Parse a simple student CSV. `known_schools` (optional) rejects rows naming other schools.
     `bulk` says whether the file lists every current student (enables missing-student
@@ -188,8 +193,12 @@ def parse_simple_csv(
     if b"\x00" in head:
         raise FeedError(f"not a student CSV: {p.name} is a binary file")
     fh = open(p, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by Table.rows)
-    t = Table(fh, p.name, REQUIRED_COLUMNS, normalize=normalize_column)
     feed = ParsedFeed(kind="simple-csv", bulk=bulk)
+
+    def reject(file: str, line: int, column: str, reason: str) -> None:
+        feed.rejections.append(Rejection(file, line, column, reason))
+
+    t = Table(fh, p.name, REQUIRED_COLUMNS, normalize=normalize_column, reject=reject)
     cols = {c: t.col(c) for c in SIMPLE_COLUMNS}
     first: dict[str, int] = {}
     for line, row in t.rows():
@@ -197,7 +206,7 @@ def parse_simple_csv(
         def get(c: str, row: list[str] = row) -> str:
             return row[cols[c]].strip()
 
-        rec, errs = validate_item(get, p.name, line, known_schools)
+        rec, errs = validate_item(get, p.name, line, known_schools, date_order)
         sid = row[cols["student_id"]].strip()
         if sid:
             feed.students_seen.add(sid)
@@ -217,5 +226,7 @@ def parse_simple_csv(
             continue
         first[rec.source_id] = line
         feed.enrollments.append(rec)
+    if t.broken_line is not None:
+        feed.broken_files[p.name] = t.broken_line
     collect_staff_and_schools(feed)
     return feed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .limits import item_problems
 from .records import FeedError, Rejection, StudentEnrollmentRecord
 from .simple_csv import SIMPLE_COLUMNS, validate_item
 
@@ -61,6 +62,10 @@ def parse_enrollment_items(
                 rejections.append(Rejection(REQUEST, n, c, str(e)))
                 bad = True
         if bad:
+            continue
+        too_long = item_problems(texts)  # before the database: SQLite and PostgreSQL alike
+        if too_long:
+            rejections.extend(Rejection(REQUEST, n, c, reason) for c, reason in too_long)
             continue
         rec, errs = validate_item(texts.__getitem__, REQUEST, n)
         if rec is None:

@@ -2,7 +2,9 @@
 
 Acting: the step's owner, or an active staff member holding a role the step escalates to (ILP
 coordinator, principal, regional VP: a role named in the step's ladder) at the enrollment's
-school. A regional VP with no school is district-wide. Inactive staff may do nothing.
+school. A regional VP with no school is district-wide. A quarter note is "by a teacher who
+interacts with the student": any of the student's teachers may act on it. Reassigning a step is
+the ILP coordinator's (of the school) alone. Inactive staff may do nothing.
 
 Notifying (ILP_RULES, "Escalation"): the owner's role means the step's owner, or the school's
 ILP coordinator when the owner is missing; coordinator and principal are the school's; regional
@@ -16,9 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from lifecycle.types import Role
+from lifecycle.types import Role, StepKind
 
 ESCALATION_ROLES = frozenset({Role.ILP_COORDINATOR, Role.PRINCIPAL, Role.REGIONAL_VP})
+# Steps any teacher of the student may do (seed: "by a teacher who interacts with the student").
+ANY_TEACHER_KINDS = frozenset({StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE})
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,16 @@ def may_act(
     owner_staff_id: int | None,
     escalates_to: frozenset[str],
     school_id: int,
+    *,
+    kind: StepKind | None = None,
+    teachers: frozenset[int] = frozenset(),
 ) -> bool:
+    """`teachers` are the student's teachers (class enrollments), for the quarter notes."""
     if staff is None or not staff.active:
         return False
     if owner_staff_id is not None and owner_staff_id == staff.id:
+        return True
+    if kind in ANY_TEACHER_KINDS and staff.id in teachers:
         return True
     for role in escalates_to & staff.roles:
         if role == Role.REGIONAL_VP.value and staff.school_id is None:
@@ -61,6 +71,21 @@ def may_act(
         if staff.school_id is not None and staff.school_id == school_id:
             return True
     return False
+
+
+def may_reassign(staff: StaffMember | None, school_id: int) -> bool:
+    """Delegation is the school's ILP coordinator's call."""
+    return (
+        staff is not None
+        and staff.active
+        and Role.ILP_COORDINATOR.value in staff.roles
+        and staff.school_id == school_id
+    )
+
+
+def may_own(staff: StaffMember, school_id: int) -> bool:
+    """A step can be handed to an active staff member of the school (or a district-wide one)."""
+    return staff.active and staff.school_id in (school_id, None)
 
 
 class StaffLookup(Protocol):

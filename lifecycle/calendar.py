@@ -195,11 +195,7 @@ def _ordered_spans(spans: list[Span], what: str) -> None:
             )
 
 
-def calendar_from_mapping(data: Mapping[str, Any]) -> SchoolCalendar:
-    """Build and validate a calendar from its TOML/JSON form (see README: calendar keys)."""
-    for key in ("timezone", "year_start", "year_end", "quarters"):
-        if key not in data:
-            raise CalendarError(f"calendar is missing the key {key!r}")
+def _time_zone(data: Mapping[str, Any]) -> str:
     zone = data["timezone"]
     if not isinstance(zone, str):
         raise CalendarError(f"timezone: {zone!r} is not a time zone name")
@@ -207,53 +203,60 @@ def calendar_from_mapping(data: Mapping[str, Any]) -> SchoolCalendar:
         pendulum.timezone(zone)
     except Exception:
         raise CalendarError(f"timezone: unknown time zone {zone!r}") from None
-    year_start = _as_date(data["year_start"], "year_start")
-    year_end = _as_date(data["year_end"], "year_end")
-    if year_end <= year_start:
-        raise CalendarError(f"year_end {year_end} is not after year_start {year_start}")
+    return zone
 
-    raw_quarters = data["quarters"]
-    if not isinstance(raw_quarters, list | tuple) or len(raw_quarters) != 4:
-        raise CalendarError("quarters: expected exactly four [start, end] pairs")
-    quarters = [_as_span(q, f"quarter {n}") for n, q in enumerate(raw_quarters, start=1)]
-    _ordered_spans(quarters, "quarter")
-    for number, (start, end) in enumerate(quarters, start=1):
-        if start < year_start or end > year_end:
+
+def _spans_in_year(raw: Any, count: int, what: str, year: Span) -> list[Span]:
+    """Exactly `count` ordered, non-overlapping [start, end] pairs inside the school year."""
+    plural = {4: "four", 2: "two"}.get(count, str(count))
+    if not isinstance(raw, list | tuple) or len(raw) != count:
+        raise CalendarError(f"{what}s: expected exactly {plural} [start, end] pairs")
+    spans = [_as_span(item, f"{what} {n}") for n, item in enumerate(raw, start=1)]
+    _ordered_spans(spans, what)
+    for number, (start, end) in enumerate(spans, start=1):
+        if start < year[0] or end > year[1]:
             raise CalendarError(
-                f"quarter {number} ({start} to {end}) is outside the year "
-                f"({year_start} to {year_end})"
+                f"{what} {number} ({start} to {end}) is outside the year ({year[0]} to {year[1]})"
             )
+    return spans
 
-    semesters: tuple[Span, Span] | None = None
-    if data.get("semesters") is not None:
-        raw = data["semesters"]
-        if not isinstance(raw, list | tuple) or len(raw) != 2:
-            raise CalendarError("semesters: expected exactly two [start, end] pairs")
-        spans = [_as_span(s, f"semester {n}") for n, s in enumerate(raw, start=1)]
-        _ordered_spans(spans, "semester")
-        for number, (start, end) in enumerate(spans, start=1):
-            if start < year_start or end > year_end:
-                raise CalendarError(f"semester {number} ({start} to {end}) is outside the year")
-        semesters = (spans[0], spans[1])
 
+def _holidays(values: Any, year: Span) -> frozenset[date]:
+    """Single days and breaks ([first, last]), all inside the school year."""
     holidays: set[date] = set()
-    for value in data.get("holidays") or ():
-        if isinstance(value, list | tuple):  # a break: [first, last]
+    for value in values or ():
+        if isinstance(value, list | tuple):
             start, end = _as_span(value, "holiday range")
             holidays.update(start + timedelta(days=n) for n in range((end - start).days + 1))
         else:
             holidays.add(_as_date(value, "holiday"))
     for day in sorted(holidays):
-        if not year_start <= day <= year_end:
-            raise CalendarError(f"holiday {day} is outside the year ({year_start} to {year_end})")
+        if not year[0] <= day <= year[1]:
+            raise CalendarError(f"holiday {day} is outside the year ({year[0]} to {year[1]})")
+    return frozenset(holidays)
 
+
+def calendar_from_mapping(data: Mapping[str, Any]) -> SchoolCalendar:
+    """Build and validate a calendar from its TOML/JSON form (see README: calendar keys)."""
+    for key in ("timezone", "year_start", "year_end", "quarters"):
+        if key not in data:
+            raise CalendarError(f"calendar is missing the key {key!r}")
+    zone = _time_zone(data)
+    year = (_as_date(data["year_start"], "year_start"), _as_date(data["year_end"], "year_end"))
+    if year[1] <= year[0]:
+        raise CalendarError(f"year_end {year[1]} is not after year_start {year[0]}")
+    quarters = _spans_in_year(data["quarters"], 4, "quarter", year)
+    semesters: tuple[Span, Span] | None = None
+    if data.get("semesters") is not None:
+        first, second = _spans_in_year(data["semesters"], 2, "semester", year)
+        semesters = (first, second)
     calendar = SchoolCalendar(
         timezone=zone,
-        year_start=year_start,
-        year_end=year_end,
+        year_start=year[0],
+        year_end=year[1],
         quarters=(quarters[0], quarters[1], quarters[2], quarters[3]),
         semesters=semesters,
-        holidays=frozenset(holidays),
+        holidays=_holidays(data.get("holidays"), year),
     )
     if not _school_days(calendar):
         raise CalendarError(

@@ -55,6 +55,12 @@ SYNOPSIS_QUESTIONS = (
 WELCOME_NOTE_QUESTIONS = (
     Question("note", "Welcome note (what you shared and agreed)", required=False),
 )
+# Teacher input before an EL ILP review (seed 002: "Teacher input should be gathered regularly").
+TEACHER_INPUT_QUESTIONS = (
+    Question("works", "What works for this student in your class"),
+    Question("does_not_work", "What does not work"),
+    Question("suggestions", "Strategies you suggest for the ILP", required=False),
+)
 EL_QUESTIONS = (Question("summary", "Short summary of the update (optional)", required=False),)
 GRADUATION_QUESTIONS = (
     Question(
@@ -66,17 +72,29 @@ GRADUATION_QUESTIONS = (
 )
 ATTEMPT_NOTES = Question("notes", "Notes", required=False, max_chars=MAX_NOTES_CHARS)
 QUARTER_KINDS = (StepKind.Q1_NOTE, StepKind.Q2_NOTE, StepKind.Q3_NOTE)
-CONFIRM_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW, StepKind.PARENT_COPY)
+CONFIRM_KINDS = (
+    StepKind.EL_ILP,
+    StepKind.EL_ILP_REVIEW,
+    StepKind.PARENT_COPY,
+    StepKind.EL_ILP_NOTICE,  # "I have read the updated ILP"
+)
 REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
 
 
-def questions_for(kind: StepKind | str) -> tuple[Question, ...]:
-    """The text fields the completion form of this kind of step shows."""
+def questions_for(
+    kind: StepKind | str, school: Mapping[StepKind, tuple[Question, ...]] | None = None
+) -> tuple[Question, ...]:
+    """The text fields the completion form of this kind of step shows: the school's own
+    template where it has one (lifecycle.templates), else the seed's."""
     kind = StepKind(kind)
+    if school and kind in school:
+        return school[kind]
     if kind in QUARTER_KINDS:
         return QUARTER_QUESTIONS
     if kind is StepKind.SYNOPSIS:
         return SYNOPSIS_QUESTIONS
+    if kind is StepKind.TEACHER_INPUT:
+        return TEACHER_INPUT_QUESTIONS
     if kind is StepKind.WELCOME_NOTE:
         return WELCOME_NOTE_QUESTIONS
     if kind is StepKind.GRADUATION_PLAN:
@@ -161,12 +179,18 @@ def _welcome_note(form: Mapping[str, Any], failed_attempts: int, min_attempts: i
 
 
 def read_completion(
-    kind: StepKind | str, form: Mapping[str, Any], *, failed_attempts: int, min_attempts: int
+    kind: StepKind | str,
+    form: Mapping[str, Any],
+    *,
+    failed_attempts: int,
+    min_attempts: int,
+    school: Mapping[StepKind, tuple[Question, ...]] | None = None,
 ) -> Completion:
-    """Check a completion form for any kind but the welcome call (which logs attempts)."""
+    """Check a completion form for any kind but the welcome call (which logs attempts).
+    `school`: the school's own questions per kind (lifecycle.templates)."""
     kind = StepKind(kind)
-    if kind in QUARTER_KINDS or kind is StepKind.SYNOPSIS:
-        return Completion(answers(form, questions_for(kind)))
+    if kind in QUARTER_KINDS or kind in (StepKind.SYNOPSIS, StepKind.TEACHER_INPUT):
+        return Completion(answers(form, questions_for(kind, school)))
     if kind is StepKind.WELCOME_NOTE:
         return _welcome_note(form, failed_attempts, min_attempts)
     if kind is StepKind.GRADUATION_PLAN:

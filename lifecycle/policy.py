@@ -45,6 +45,21 @@ class SchoolPolicy:
     welcome_call_coordinator_day: int = 10  # school day of the window
     digest: bool = True
     escalate_optional_steps: bool = False
+    # After the top level, the top level's recipients hear again every N school days until the
+    # step is done, cancelled or the year ends (0: never again).
+    repeat_every_school_days: int = 5
+
+    @property
+    def top_level(self) -> int | None:
+        """The ladder's last level: the one that repeats."""
+        return max((lv.level for lv in self.ladder), default=None)
+
+    @property
+    def first_overdue_offset(self) -> int | None:
+        """School days after due of the first overdue rung: where "escalated" starts."""
+        return min(
+            (lv.offset_school_days for lv in self.ladder if lv.offset_school_days > 0), default=None
+        )
 
     def _offset(self, level: int) -> int | None:
         return next((r.offset_school_days for r in self.ladder if r.level == level), None)
@@ -101,9 +116,12 @@ def policy_from_mapping(data: Mapping[str, Any] | None) -> SchoolPolicy:
         "ack_pause_school_days",
         "welcome_call_min_attempts",
         "welcome_call_coordinator_day",
+        "repeat_every_school_days",
     ):
         if key in data:
             changes[key] = int(data[key])
+    if changes.get("repeat_every_school_days", 0) < 0:
+        raise PolicyError("repeat_every_school_days: 0 (off) or a number of school days")
     if "welcome_call_reminder_days" in data:
         changes["welcome_call_reminder_days"] = tuple(
             int(d) for d in data["welcome_call_reminder_days"]
@@ -130,4 +148,5 @@ def policy_to_mapping(policy: SchoolPolicy) -> dict[str, Any]:
         "welcome_call_coordinator_day": policy.welcome_call_coordinator_day,
         "digest": policy.digest,
         "escalate_optional_steps": policy.escalate_optional_steps,
+        "repeat_every_school_days": policy.repeat_every_school_days,
     }

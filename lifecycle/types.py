@@ -18,6 +18,14 @@ class StepKind(StrEnum):
     EL_ILP = "el_ilp"
     EL_ILP_REVIEW = "el_ilp_review"
     PARENT_COPY = "parent_copy"
+    # Not planned: services/el_ilp.py adds one per collaborator when an EL ILP version is saved.
+    EL_ILP_NOTICE = "el_ilp_notice"
+    # Not planned: a teacher's input before an EL ILP review (services/el_ilp.py).
+    TEACHER_INPUT = "teacher_input"
+
+
+# Steps services add outside the planner; re-planning neither plans nor cancels them.
+UNPLANNED_KINDS = frozenset({StepKind.EL_ILP_NOTICE, StepKind.TEACHER_INPUT})
 
 
 class Role(StrEnum):
@@ -93,13 +101,15 @@ class Escalation:
 
     `level` is 0-4 for the communication plan; welcome-call attempt reminders use level 0 with
     `attempt_day` set: the school day of the window (1 = the start date, or the first school day
-    on or after it).
+    on or after it). `repeat` counts the top level's repeats (0: a rung of the ladder itself);
+    repeats are derived at run time, never stored.
     """
 
     level: int
     at: datetime
     notify: tuple[Role, ...]
     attempt_day: int | None = None
+    repeat: int = 0
 
 
 @dataclass(frozen=True)

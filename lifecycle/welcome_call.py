@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from lifecycle.calendar import SchoolCalendar
-from lifecycle.escalation import LadderDecision, LadderState, decide
+from lifecycle.escalation import LadderDecision, LadderState, decide, full_schedule
 from lifecycle.policy import SchoolPolicy
 from lifecycle.types import Escalation
 
@@ -30,7 +30,7 @@ def decide_step(
     decision = decide(schedule, state, now, calendar, policy)
     if decision.send is None or not attempts_done or decision.send.attempt_day is None:
         return decision
-    handled = schedule[state.rungs_sent : decision.rungs_sent]
+    handled = full_schedule(schedule, calendar, policy)[state.rungs_sent : decision.rungs_sent]
     regular = [rung for rung in handled if rung.attempt_day is None]
     send = max(regular, key=lambda rung: (rung.level, rung.at)) if regular else None
     return LadderDecision(send, decision.rungs_sent, decision.next_action_at)

@@ -139,7 +139,7 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def _run_alembic(url: str | None, fn: Any, revision: str) -> None:
+def _run_alembic(url: str | None, fn: Callable[[Config, str], None], revision: str) -> None:
     url = resolve_url(url)
     cfg = alembic_config(url)
     if _is_memory_sqlite(url):

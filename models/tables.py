@@ -137,7 +137,9 @@ class Student(SQLModel, table=True):
 
 @event.listens_for(Student, "before_insert")
 @event.listens_for(Student, "before_update")
-def _derive_initials(mapper: Any, connection: Any, target: Student) -> None:
+def _derive_initials(
+    mapper: sa.orm.Mapper[Student], connection: sa.Connection, target: Student
+) -> None:
     target.initials = initials(target.given_name, target.family_name)
 
 
@@ -352,7 +354,7 @@ def escalations_to_json(
     Compact on purpose (a district stores millions of these): ``at`` is UTC to the minute
     (rungs fire at the opening of a sending window), ``attempt_day`` only when set.
     """
-    out = []
+    out: list[dict[str, Any]] = []
     for e in escalations:
         if e.at.utcoffset() is None:
             raise ValueError("escalation times must be timezone-aware")

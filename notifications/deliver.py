@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import apprise
 
@@ -103,28 +104,41 @@ def send_digest(
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     apobj = _as_apprise(target)
-    common = {
-        "title": title,
-        "body": body,
-        "backoff": backoff,
-        "backoff_factor": backoff_factor,
-        "body_format": body_format,
-        "sleep": sleep,
-    }
-    ok, calls, error = _try(apobj, tag=tag, attempts=attempts, **common)  # type: ignore[arg-type]
+
+    def tries(on: str | None, times: int) -> tuple[bool, int, str | None]:
+        return _try(
+            apobj,
+            title=title,
+            body=body,
+            tag=on,
+            attempts=times,
+            backoff=backoff,
+            backoff_factor=backoff_factor,
+            body_format=body_format,
+            sleep=sleep,
+        )
+
+    ok, calls, error = tries(tag, attempts)
     if ok:
         return DeliveryResult(True, calls, False, None, tag)
     if fallback_tag is None or fallback_tag == tag:
         return DeliveryResult(False, calls, False, error, None)
-    ok, more, fb_error = _try(
-        apobj,
-        tag=fallback_tag,
-        attempts=fallback_attempts or attempts,
-        **common,  # type: ignore[arg-type]
-    )
+    ok, more, fb_error = tries(fallback_tag, fallback_attempts or attempts)
     if ok:
         return DeliveryResult(True, calls + more, True, error, fallback_tag)
     return DeliveryResult(False, calls + more, True, f"{error}; fallback: {fb_error}", None)
+
+
+class SendOptions(TypedDict, total=False):
+    """`send_digest`'s options other than the body format, for `send_rendered`."""
+
+    tag: str | None
+    fallback_tag: str | None
+    attempts: int
+    fallback_attempts: int | None
+    backoff: float
+    backoff_factor: float
+    sleep: Callable[[float], None]
 
 
 def send_rendered(
@@ -132,7 +146,7 @@ def send_rendered(
     message: RenderedMessage,
     *,
     html: bool = False,
-    **kwargs: object,
+    **kwargs: Unpack[SendOptions],
 ) -> DeliveryResult:
     """`send_digest` for a `RenderedMessage`; `html=True` sends the HTML body (e.g. email)."""
     if html and message.html:
@@ -141,6 +155,6 @@ def send_rendered(
             message.title,
             message.html,
             body_format=apprise.NotifyFormat.HTML,
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
-    return send_digest(target, message.title, message.body, **kwargs)  # type: ignore[arg-type]
+    return send_digest(target, message.title, message.body, **kwargs)

@@ -34,6 +34,8 @@ STEP_LABELS: dict[str, str] = {
     StepKind.EL_ILP: "ILP update",
     StepKind.EL_ILP_REVIEW: "ILP update review",
     StepKind.PARENT_COPY: "Parent copy of ILP update",
+    StepKind.EL_ILP_NOTICE: "ILP updated: read the current plan",
+    StepKind.TEACHER_INPUT: "Your input for an ILP review",
 }
 
 

@@ -22,7 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from datetime import datetime
+from typing import Protocol
 
 import apprise
 
@@ -37,8 +38,58 @@ from notifications.apprise_config import (
     staff_tag,
 )
 from notifications.deliver import DeliveryResult, send_digest
+from notifications.digest import Digest
 from notifications.links import LinkBuilder
 from notifications.render import RenderedMessage, render_digest
+
+
+class SenderConfig(Protocol):
+    """What the sender reads from `services.sweep.SweepConfig` (a layer above this one)."""
+
+    @property
+    def secret_key(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def link_ttl_days(self) -> int: ...
+    @property
+    def apprise_config(self) -> str | None: ...
+    @property
+    def default_notify_url(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def backoff(self) -> float: ...
+    @property
+    def backoff_factor(self) -> float: ...
+
+
+class Addressee(Protocol):
+    """Who a digest goes to, as `services.sweep.Recipient` describes them."""
+
+    @property
+    def staff_id(self) -> int: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+    @property
+    def school_id(self) -> int | None: ...
+    @property
+    def notify_url(self) -> str | None: ...
+    @property
+    def fallback_url(self) -> str | None: ...
+
+
+class OutgoingDigest(Protocol):
+    """One digest to send, as `services.sweep.Outgoing` carries it."""
+
+    @property
+    def digest(self) -> Digest: ...
+    @property
+    def recipient(self) -> Addressee: ...
+    @property
+    def now(self) -> datetime: ...
+    @property
+    def ack_pause_days(self) -> int: ...
 
 
 class AppriseSender:
@@ -48,7 +99,9 @@ class AppriseSender:
     template, attempts and backoff). `sleep` is injectable so tests can make the backoff instant.
     """
 
-    def __init__(self, config: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, config: SenderConfig, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.config = config
         self.sleep = sleep
         self._yaml = build_apprise(config.apprise_config) if config.apprise_config else None
@@ -64,7 +117,7 @@ class AppriseSender:
             apobj.add(server)
         return bool(servers)
 
-    def targets(self, recipient: Any) -> tuple[apprise.Apprise, str, str | None]:
+    def targets(self, recipient: Addressee) -> tuple[apprise.Apprise, str, str | None]:
         """(Apprise object, primary tag, fallback tag or None) for one recipient."""
         apobj = apprise.Apprise()
         sid = int(recipient.staff_id)
@@ -103,7 +156,7 @@ class AppriseSender:
             fallback = FALLBACK_TAG
         return apobj, primary, fallback
 
-    def render(self, outgoing: Any) -> RenderedMessage:
+    def render(self, outgoing: OutgoingDigest) -> RenderedMessage:
         """The digest with freshly signed links, as title + plain-text body."""
         links = LinkBuilder.with_ttl(
             self.config.secret_key,
@@ -115,7 +168,7 @@ class AppriseSender:
         digest = replace(digest, links=links.for_digest(digest.recipient_staff_id, digest.items))
         return render_digest(digest, html=False, ack_pause_days=outgoing.ack_pause_days)
 
-    def __call__(self, outgoing: Any) -> DeliveryResult:
+    def __call__(self, outgoing: OutgoingDigest) -> DeliveryResult:
         message = self.render(outgoing)
         apobj, primary, fallback = self.targets(outgoing.recipient)
         return send_digest(

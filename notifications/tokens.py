@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from config.secrets import InsecureSecretError, check_secret
+
 TOKEN_VERSION: Final = 1
-ACTIONS: Final = ("acknowledge", "complete", "snooze", "tasks", "report")
+ACTIONS: Final = ("acknowledge", "complete", "snooze", "reassign", "tasks", "report")
 STEPLESS_ACTIONS: Final = ("tasks", "report")  # a page for a person, not an action on steps
 
 
@@ -38,10 +40,6 @@ class TokenTampered(TokenError):
 
 class TokenExpired(TokenError):
     """Genuine but past its expiry."""
-
-
-class InsecureSecretError(RuntimeError):
-    """The default development secret (or an empty one) is configured outside dev mode."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,8 @@ def sign_token(
     """A URL-safe token letting `staff_id` do `action` on `step_ids` until `expires_at`.
 
     `action` is "acknowledge", "complete" or "snooze" (one step id, or several for a digest's
-    "all items" link), "tasks" (the personal task list; no step ids) or "report" (the compliance
+    "all items" link), "reassign" (a coordinator's delegation form, one step id),
+    "tasks" (the personal task list; no step ids) or "report" (the compliance
     report page for a coordinator, principal or RVP; no step ids).
     """
     step_ids = tuple(int(i) for i in step_ids)
@@ -151,19 +150,23 @@ def verify_token(secret: str | bytes, token: str, *, now: datetime) -> TokenClai
     return claims
 
 
-def refuse_default_secret(secret: str | bytes, dev_mode: bool) -> None:
-    """Raise `InsecureSecretError` if links would be signed with a guessable secret in production.
+def refuse_weak_secret(secret: str | bytes, dev_mode: bool) -> None:
+    """Raise `InsecureSecretError` (one line) unless `secret` is safe to sign links with.
 
-    The default development secret is fine in dev mode; an empty secret is never fine.
+    Empty is never fine; short, typed or repetitive secrets are fine in dev mode only.
     """
-    from config.settings import DEFAULT_SECRET
+    check_secret(secret, name="ILP_SECRET_KEY", dev_mode=dev_mode)
 
-    value = secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret
-    if not value:
-        raise InsecureSecretError("ILP_SECRET_KEY is empty; set a long random value")
-    if value == DEFAULT_SECRET and not dev_mode:
-        raise InsecureSecretError(
-            "ILP_SECRET_KEY is the built-in development secret but ILP_DEV_MODE is off; "
-            "set ILP_SECRET_KEY to a long random value (e.g. `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(48))'`)"
-        )
+
+__all__ = [
+    "ACTIONS",
+    "InsecureSecretError",
+    "STEPLESS_ACTIONS",
+    "TokenClaims",
+    "TokenError",
+    "TokenExpired",
+    "TokenTampered",
+    "refuse_weak_secret",
+    "sign_token",
+    "verify_token",
+]

@@ -19,7 +19,9 @@ and returns an outcome with ``already_done=True``.
 Who may act on a step (the token-permission rule): the step's owner (``owner_staff_id``), or an
 active staff member holding a role the step escalates to (ILP coordinator, principal, regional
 VP: a role named in the step's stored escalation schedule) at the enrollment's school. A regional
-VP without a school (``school_id`` NULL) is district-wide. Inactive staff may do nothing.
+VP without a school (``school_id`` NULL) is district-wide. Any teacher of the student (an
+assignment with role teacher) may act on a quarter note. Inactive staff may do nothing. Only the
+school's ILP coordinator may reassign a step (:func:`reassign`).
 """
 
 from __future__ import annotations
@@ -35,15 +37,23 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from config.schools import school_rules
-from lifecycle.access import StaffMember, ladder_roles
+from lifecycle.access import (
+    ANY_TEACHER_KINDS,
+    StaffMember,
+    ladder_roles,
+    may_own,
+    may_reassign,
+)
 from lifecycle.access import may_act as access_rule
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
 from lifecycle.forms import REPLAN_KINDS, InvalidAnswer, read_attempt, read_completion
 from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
-from lifecycle.types import StepKind, StepStatus
+from lifecycle.templates import school_templates
+from lifecycle.types import Role, StepKind, StepStatus
 from models.tables import (
+    Assignment,
     AuditEvent,
     ContactAttempt,
     ContactMethod,
@@ -55,7 +65,7 @@ from models.tables import (
     Step,
     Student,
 )
-from services.planning import PlanCounts, plan_enrollments
+from services.planning import REASSIGNED, PlanCounts, plan_enrollments
 
 _SUBMISSION = re.compile(r"^[0-9a-f]{16,64}$")
 
@@ -75,12 +85,8 @@ class NotPermitted(ActionError):
     pass
 
 
-class InvalidInput(ActionError):
-    """The form is incomplete or wrong; ``field`` names the offending field when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class InvalidInput(ActionError, InvalidAnswer):
+    """The form is incomplete or wrong (`lifecycle.forms.InvalidAnswer`, as an action error)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class ActionOutcome:
-    action: str  # acknowledge | complete | snooze | contact_attempt
+    action: str  # acknowledge | complete | snooze | contact_attempt | reassign
     step_id: int
     changed: bool
     message: str
@@ -125,10 +131,32 @@ def staff_member(staff: Staff) -> StaffMember:
     )
 
 
-def may_act(staff: Staff | None, step: Step, enrollment: Enrollment) -> bool:
-    """The token-permission rule (`lifecycle.access.may_act`) for stored rows."""
+def may_act(
+    staff: Staff | None,
+    step: Step,
+    enrollment: Enrollment,
+    teachers: frozenset[int] = frozenset(),
+) -> bool:
+    """The token-permission rule (`lifecycle.access.may_act`) for stored rows; `teachers` are
+    the student's teachers (see :func:`student_teachers`)."""
     member = staff_member(staff) if staff is not None else None
-    return access_rule(member, step.owner_staff_id, escalation_roles(step), enrollment.school_id)
+    return access_rule(
+        member,
+        step.owner_staff_id,
+        escalation_roles(step),
+        enrollment.school_id,
+        kind=StepKind(step.kind),
+        teachers=teachers,
+    )
+
+
+def student_teachers(session: Session, student_id: int) -> frozenset[int]:
+    """Staff assigned to the student as a teacher (the feed's class enrollments)."""
+    a = Assignment.__table__  # type: ignore[attr-defined]
+    query = sa.select(a.c.staff_id).where(
+        a.c.student_id == student_id, a.c.role == Role.TEACHER.value
+    )
+    return frozenset(session.execute(query).scalars())
 
 
 def is_open(step: Step, enrollment: Enrollment) -> bool:
@@ -169,8 +197,16 @@ class StepContext:
         return self.calendar.local_date(now)
 
 
-def load_step(session: Session, step_id: int, staff_id: int, *, lock: bool = False) -> StepContext:
-    """The step with what an action or a page needs; raises StepNotFound / NotPermitted."""
+def load_step(
+    session: Session,
+    step_id: int,
+    staff_id: int,
+    *,
+    lock: bool = False,
+    reassigning: bool = False,
+) -> StepContext:
+    """The step with what an action or a page needs; raises StepNotFound / NotPermitted.
+    `reassigning` checks the delegation rule (the school's coordinator) instead."""
     if lock:
         _lock_step(session, step_id)
     query = select(Step).where(Step.id == step_id)
@@ -185,10 +221,20 @@ def load_step(session: Session, step_id: int, staff_id: int, *, lock: bool = Fal
     if enrollment is None or school is None or student is None:
         raise StepNotFound("This step's enrollment no longer exists.")
     staff = session.get(Staff, staff_id)
-    if not may_act(staff, step, enrollment):
-        raise NotPermitted(
-            "This link is not for a step you are responsible for. Nothing was changed."
+    if reassigning:
+        member = staff_member(staff) if staff is not None else None
+        if not may_reassign(member, enrollment.school_id):
+            raise NotPermitted("Only the school's ILP coordinator can reassign a step.")
+    else:
+        teachers = (
+            student_teachers(session, student.id or 0)
+            if StepKind(step.kind) in ANY_TEACHER_KINDS
+            else frozenset()
         )
+        if not may_act(staff, step, enrollment, teachers):
+            raise NotPermitted(
+                "This link is not for a step you are responsible for. Nothing was changed."
+            )
     calendar, policy = school_rules(school.calendar, school.policy)
     return StepContext(step, enrollment, school, student, staff, calendar, policy)
 
@@ -203,17 +249,18 @@ def _lock_step(session: Session, step_id: int) -> None:
 
 def failed_attempts(session: Session, enrollment_id: int) -> int:
     """Failed contact attempts logged on the enrollment's welcome-call step(s)."""
-    return int(
-        session.execute(
-            sa.select(sa.func.count(ContactAttempt.id))  # type: ignore[arg-type]
-            .join(Step, Step.id == ContactAttempt.step_id)  # type: ignore[arg-type]
-            .where(
-                Step.enrollment_id == enrollment_id,
-                Step.kind == StepKind.WELCOME_CALL,
-                ContactAttempt.succeeded.is_(False),  # type: ignore[attr-defined]
-            )
-        ).scalar_one()
+    c = ContactAttempt.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(sa.func.count(c.c.id))
+        .select_from(c.join(s, s.c.id == c.c.step_id))
+        .where(
+            s.c.enrollment_id == enrollment_id,
+            s.c.kind == StepKind.WELCOME_CALL.value,
+            c.c.succeeded.is_(False),
+        )
     )
+    return int(session.execute(query).scalar_one())
 
 
 def attempts_for(session: Session, step_id: int) -> list[ContactAttempt]:
@@ -282,8 +329,8 @@ def _audit(
         actor_staff_id=actor.staff_id,
         action=action,
         step_id=ctx.step.id,
-        ip=(actor.ip or None) and actor.ip[:64],  # type: ignore[index]
-        user_agent=(actor.user_agent or None) and actor.user_agent[:512],  # type: ignore[index]
+        ip=actor.ip[:64] if actor.ip else None,
+        user_agent=actor.user_agent[:512] if actor.user_agent else None,
         before=before,
         after=after,
         detail=f"submission {sub}" if sub else None,
@@ -310,7 +357,8 @@ def _noop(ctx: StepContext, action: str, message: str) -> ActionOutcome:
 def _begin(
     session: Session, step_id: int, actor: Actor, action: str
 ) -> StepContext | ActionOutcome:
-    ctx = load_step(session, step_id, actor.staff_id, lock=True)
+    reassigning = action == "reassign"
+    ctx = load_step(session, step_id, actor.staff_id, lock=True, reassigning=reassigning)
     if not ctx.open:
         return _noop(ctx, action, closed_reason(ctx.step, ctx.enrollment))
     if _seen(session, step_id, actor):
@@ -457,6 +505,7 @@ def complete(
             form,
             failed_attempts=failed_attempts(session, ctx.enrollment.id or 0),
             min_attempts=ctx.policy.welcome_call_min_attempts,
+            school=school_templates(ctx.school.policy).questions,
         )
     except InvalidAnswer as exc:
         raise InvalidInput(str(exc), exc.field) from None
@@ -566,3 +615,44 @@ def _log_attempt(
         "completed" if completes else None,
         completed=completes,
     )
+
+
+def reassign_choices(session: Session, school_id: int) -> list[tuple[int, str]]:
+    """Who a coordinator can hand a step to: active staff of the school, by name."""
+    t = Staff.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(t.c.id, t.c.given_name, t.c.family_name, t.c.roles)
+        .where(t.c.school_id == school_id, t.c.active.is_(True))
+        .order_by(t.c.family_name, t.c.given_name, t.c.id)
+    )
+    return [
+        (row.id, f"{row.given_name} {row.family_name}".strip() + f" ({', '.join(row.roles or [])})")
+        for row in rows
+    ]
+
+
+def reassign(session: Session, step_id: int, actor: Actor, to_staff_id: int | str) -> ActionOutcome:
+    """A coordinator hands an open step to another active staff member of the school. The step
+    keeps its ladder (nothing is re-sent); its owner's rungs now reach the new owner. Re-plans
+    keep the delegation while the new owner is active (services.planning reads this audit)."""
+    ctx = _begin(session, step_id, actor, "reassign")
+    if isinstance(ctx, ActionOutcome):
+        return ctx
+    try:
+        target_id = int(to_staff_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("Choose the staff member to hand the step to.", "owner") from None
+    target = session.get(Staff, target_id)
+    if target is None or not may_own(staff_member(target), ctx.enrollment.school_id):
+        raise InvalidInput("That person is not active staff at this school.", "owner")
+    step = ctx.step
+    if step.owner_staff_id == target_id:
+        return _noop(ctx, "reassign", "Already done: this step is theirs. Nothing was changed.")
+    before = snapshot(step) | {"owner_staff_id": step.owner_staff_id}
+    step.owner_staff_id = target_id
+    session.add(step)
+    session.flush()
+    after = snapshot(step) | {"owner_staff_id": target_id}
+    audit_id = _audit(session, ctx, actor, REASSIGNED, before, after)
+    name = f"{target.given_name} {target.family_name}".strip()
+    return _done(ctx, "reassign", f"Reassigned to {name}.", audit_id, None)

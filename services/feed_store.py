@@ -30,12 +30,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from config.schools import SchoolConfigs, calendar_from_sessions
+from config.schools import SchoolConfig, SchoolConfigs
+from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
 from intake.records import UNSET, ParsedFeed, Rejection, StaffRecord, StudentEnrollmentRecord
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping
 from lifecycle.planner import PlanError, validate
 from lifecycle.students import initials
-from lifecycle.types import EnglishLearner, Role
+from lifecycle.types import EnglishLearner, Role, StepStatus
 from lifecycle.types import Enrollment as PlannerEnrollment
 from models.bulk import insert_many
 from models.tables import (
@@ -46,6 +47,7 @@ from models.tables import (
     FeedRunStatus,
     School,
     Staff,
+    Step,
     Student,
     utcnow,
 )
@@ -63,6 +65,8 @@ class FeedResult:
     withdrawn: int = 0
     #: dated changes stored for later (a future withdrawal or start date)
     scheduled: int = 0
+    skipped: int = 0  # deleted or disabled at first sight: not created
+    notes: dict[str, int] = field(default_factory=dict)  # decisions made for the feed, counted
     rejections: list[Rejection] = field(default_factory=list)
     #: accepted rows with something to know (an unknown staff id routed to the coordinator)
     warnings: list[Rejection] = field(default_factory=list)
@@ -72,6 +76,9 @@ class FeedResult:
     unplanned_ids: list[int] = field(default_factory=list)
     #: stored values this feed changed, per "table.column" (new rows not counted)
     fields: Counter[str] = field(default_factory=Counter)
+    # unchanged enrollments whose staff changed (teachers, or an owner disabled/re-enabled):
+    # re-planned only so their open steps follow the new owner
+    reowned_ids: list[int] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -79,7 +86,9 @@ class FeedResult:
 
     @property
     def to_plan(self) -> list[int]:
-        return self.created_ids + self.changed_ids + self.unplanned_ids
+        planned = self.created_ids + self.changed_ids + self.unplanned_ids
+        seen = set(planned)
+        return planned + [i for i in self.reowned_ids if i not in seen]
 
 
 def fingerprint(
@@ -207,42 +216,129 @@ def apply_feed(
     result = FeedResult(feed_run_id=feed_run_id, rejections=list(feed.rejections))
     bulk = withdraws_by_absence(feed, bulk)
     run = _Apply(feed, configs, result, today, utcnow(), origin or feed_origin(feed), bulk)
-    schools = _upsert_schools(session, run)
-    staff_ids = _upsert_staff(session, run, schools)
-    records = [r for r in feed.enrollments if _school_known(r, schools, result)]
+    no_calendar: dict[str, Any] = {}  # school -> why it has no calendar (str or error)
+    schools = _upsert_schools(session, run, no_calendar)
+    result.rejections += _session_rejections(feed, no_calendar)
+    toggled: set[int] = set()  # staff whose `active` changed
+    staff_ids = _upsert_staff(session, run, schools, toggled)
+    records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
+    records = _skip_first_sight_departures(session, records, result)
+    records = _grades_left_to_the_school(records, configs, result)
     records, routed = _check_references(run, records, staff_ids)
     student_ids = _upsert_students(session, run, records)
     routed_ids = _coordinator_routes(session, routed, schools, student_ids)
-    _replace_assignments(session, run, records, student_ids, staff_ids, routed_ids)
+    moved = _replace_assignments(session, run, records, student_ids, staff_ids, routed_ids)
     _upsert_enrollments(session, run, records, schools, student_ids)
     listed = {r.student_source_id for r in records}
     gone = feed.withdrawn_ids - listed  # marked gone, with no usable row of their own
     if run.bulk:
         gone |= _missing_from_bulk(session, run, schools)
     _withdraw_students(session, run, gone)
+    result.reowned_ids = _reowned(session, moved, toggled)
     return result
 
 
+def _reowned(session: Session, students: set[int], toggled: set[int]) -> list[int]:
+    """Enrollments of students whose assignments changed, or who are assigned to (or have open
+    steps owned by) a staff member disabled or re-enabled: their owners are re-evaluated."""
+    if not students and not toggled:
+        return []
+    a = _table(Assignment)
+    e = _table(Enrollment)
+    s = _table(Step)
+    students = set(students)
+    ids: set[int] = set()
+    for chunk in _chunks(sorted(toggled)):
+        students.update(
+            session.execute(sa.select(a.c.student_id).where(a.c.staff_id.in_(chunk))).scalars()
+        )
+        ids.update(
+            session.execute(
+                sa.select(s.c.enrollment_id).where(
+                    s.c.owner_staff_id.in_(chunk), s.c.status == StepStatus.OPEN.value
+                )
+            ).scalars()
+        )
+    for chunk in _chunks(sorted(students)):
+        ids.update(session.execute(sa.select(e.c.id).where(e.c.student_id.in_(chunk))).scalars())
+    return sorted(ids)
+
+
 def _school_known(
-    record: StudentEnrollmentRecord, schools: dict[str, Row], result: FeedResult
+    record: StudentEnrollmentRecord,
+    schools: dict[str, Row],
+    result: FeedResult,
+    no_calendar: dict[str, Any],
 ) -> bool:
     if record.school_source_id in schools:
         return True
+    reason = no_calendar.get(record.school_source_id)
     result.rejections.append(
         Rejection(
             record.source_file,
             record.source_line,
             "schoolSourcedId",
-            f"unknown school {record.school_source_id!r}",
+            f"no calendar for school {record.school_source_id!r}: {reason}"
+            if reason
+            else f"unknown school {record.school_source_id!r}",
         )
     )
     return False
 
 
+def _skip_first_sight_departures(
+    session: Session, records: list[StudentEnrollmentRecord], result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student the feed first shows already deleted or disabled is not created: creating and
+    withdrawing them would only count missed steps."""
+    gone = [r for r in records if r.gone]
+    if not gone:
+        return records
+    t = _table(Enrollment)
+    stored = _ids_by_source(session, t, (r.source_id for r in gone), columns=("id",))
+    skip = {r.source_id for r in gone if r.source_id not in stored}
+    result.skipped += len(skip)
+    return [r for r in records if r.source_id not in skip]
+
+
+def _grades_left_to_the_school(
+    records: list[StudentEnrollmentRecord], configs: SchoolConfigs, result: FeedResult
+) -> list[StudentEnrollmentRecord]:
+    """A student whose row and classes name no grade takes the school's `[defaults] grade`;
+    without one the row is rejected with the parser's reason."""
+    out: list[StudentEnrollmentRecord] = []
+    for r in records:
+        if r.grade_unknown:
+            grade = configs.for_school(r.school_source_id).default_grade
+            if grade is None:
+                result.rejections.append(
+                    Rejection(r.source_file, r.source_line, "grades", r.grade_unknown)
+                )
+                continue
+            r = dataclasses.replace(r, grade=grade, grade_unknown="")
+            note = "grade taken from the school's default"
+            result.notes[note] = result.notes.get(note, 0) + 1
+        out.append(r)
+    return out
+
+
+def _session_rejections(feed: ParsedFeed, no_calendar: dict[str, Any]) -> list[Rejection]:
+    """The sessions at fault, once per line (a line the parse rejected is not counted twice),
+    for the schools left without a calendar."""
+    out: dict[tuple[str, int], Rejection] = {}
+    done = {(r.file, r.line) for r in feed.rejections}
+    for error in no_calendar.values():
+        for line in getattr(error, "lines", ()):
+            key = (error.file, line)
+            if key not in done:
+                out.setdefault(key, Rejection(*key, "startDate", str(error)))
+    return list(out.values())
+
+
 # -- schools ----------------------------------------------------------------------------------
 
 
-def _upsert_schools(session: Session, run: _Apply) -> dict[str, Row]:
+def _upsert_schools(session: Session, run: _Apply, no_calendar: dict[str, Any]) -> dict[str, Row]:
     """OneRoster names schools (orgs.csv); a simple CSV or the webhook only refers to them by
     id, so they never rename one, nor reset a calendar taken from a OneRoster feed's grading
     periods to the default file's."""
@@ -254,19 +350,30 @@ def _upsert_schools(session: Session, run: _Apply) -> dict[str, Row]:
     for source_id in sorted(wanted):
         config = configs.for_school(source_id)
         own = source_id in configs.by_school and config.calendar is not None
-        from_feed = None if own else calendar_from_sessions(feed.sessions, source_id, config)
+        from_feed = None
+        if not own:
+            try:
+                from_feed = _calendar_from_feed(feed, source_id, config)
+            except SessionCalendarError as exc:
+                no_calendar[source_id] = exc
+                continue
         row = existing.get(source_id)
         name = names.get(source_id, "")
         if row is None:
             calendar = config.calendar if own else (from_feed or config.calendar)
             known = bool(name) if run.oneroster else source_id in configs.by_school
+            if calendar is None and known:
+                no_calendar[source_id] = (
+                    "the feed has no academic sessions for it and no school file configures one"
+                )
             if calendar is None or not known:
                 continue  # unknown school: its rows are rejected below
             session.execute(sa.insert(t).values(**_new_school(source_id, name, calendar, run)))
             continue
         # A OneRoster feed carries calendars (academic sessions, else the default file's); a
-        # simple CSV or the webhook carries none, so it keeps what is stored.
-        fallback = config.calendar if run.oneroster else None
+        # simple CSV or the webhook carries none, so it keeps what is stored (a school stored
+        # with no calendar at all takes the configured one).
+        fallback = config.calendar if run.oneroster or not row.calendar else None
         calendar = config.calendar if own else (from_feed or fallback)
         changes: dict[str, Any] = {}
         if name and name != row.name:
@@ -280,7 +387,23 @@ def _upsert_schools(session: Session, run: _Apply) -> dict[str, Row]:
             session.execute(
                 sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=run.now)
             )
-    return _ids_by_source(session, t, wanted)
+    found = _ids_by_source(session, t, wanted)
+    return {k: v for k, v in found.items() if k not in no_calendar}
+
+
+def _calendar_from_feed(
+    feed: ParsedFeed, school: str, config: SchoolConfig
+) -> dict[str, Any] | None:
+    """The calendar the feed's sessions give the school (`intake.calendars`), with the school
+    configuration's time zone and holidays; None when the feed has no sessions for it."""
+    base = config.calendar or {}
+    return calendar_from_feed_sessions(
+        feed.sessions,
+        school,
+        timezone=config.timezone or base.get("timezone") or "UTC",
+        holidays=base.get("holidays") or (),
+        rejected_lines=feed.rejected_session_lines,
+    )
 
 
 def _new_school(source_id: str, name: str, calendar: dict[str, Any], run: _Apply) -> dict[str, Any]:
@@ -334,9 +457,12 @@ def _staff_values(record: StaffRecord, row: Row, run: _Apply, school: int | None
     return values
 
 
-def _upsert_staff(session: Session, run: _Apply, schools: dict[str, Row]) -> dict[str, int]:
+def _upsert_staff(
+    session: Session, run: _Apply, schools: dict[str, Row], toggled: set[int] | None = None
+) -> dict[str, int]:
     """Insert or update the staff the feed defines; return ids of every staff member the feed
-    defines or refers to that is on file (an undefined, unstored id is left out)."""
+    defines or refers to that is on file (an undefined, unstored id is left out). Staff whose
+    `active` flag changed are added to `toggled`."""
     t = _table(Staff)
     defined = _defined_staff(run)
     referenced = {
@@ -359,6 +485,8 @@ def _upsert_staff(session: Session, run: _Apply, schools: dict[str, Row]) -> dic
             session.execute(
                 sa.update(t).where(t.c.id == row.id).values(**values, updated_at=run.now)
             )
+            if toggled is not None and "active" in values:
+                toggled.add(row.id)
     if inserts:
         insert_many(session.connection(), t, inserts)
     wanted = {s.source_id for s in defined} | referenced
@@ -525,13 +653,14 @@ def _replace_assignments(
     student_ids: dict[str, int],
     staff_ids: dict[str, int],
     routed: dict[tuple[int, str], int],
-) -> None:
+) -> set[int]:
     """A record that names a student's teachers (or counselor, ESL teacher) replaces that role's
-    assignments; one that names none keeps what is stored (delta feeds, blank cells)."""
+    assignments; one that names none keeps what is stored (delta feeds, blank cells). Returns
+    the students whose assignments changed."""
     t = _table(Assignment)
     wanted = _wanted_assignments(records, student_ids, staff_ids, routed)
     if not wanted:
-        return
+        return set()
     current: dict[tuple[int, str], dict[int, int]] = {}
     students = {s for s, _ in wanted}
     columns = (t.c.id, t.c.student_id, t.c.role, t.c.staff_id)
@@ -546,19 +675,25 @@ def _replace_assignments(
                 current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
     inserts: list[dict[str, Any]] = []
     stale: list[int] = []
+    moved: set[int] = set()
     for (student, role), staff in wanted.items():
         have = current.get((student, role), {})
-        inserts += [
+        added = [
             {"staff_id": s, "student_id": student, "role": role, "created_at": run.now}
             for s in staff
             if s not in have
         ]
-        stale += [row_id for s, row_id in have.items() if s not in staff]
+        inserts += added
+        gone = [row_id for s, row_id in have.items() if s not in staff]
+        stale += gone
+        if added or gone:
+            moved.add(student)
         if have and set(have) != staff:
             run.result.fields[f"assignment.{role}"] += 1
     insert_many(session.connection(), t, inserts)
     for chunk in _chunks(stale):
         session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
+    return moved
 
 
 # -- enrollments ------------------------------------------------------------------------------
@@ -606,8 +741,11 @@ def _stated_withdrawal(
 def _effective(r: StudentEnrollmentRecord, school: Row, row: Row, run: _Apply) -> _Effective:
     """Blank or absent values keep the stored ones (or, for a new enrollment, the school's
     defaults); a date after today is kept pending for its day."""
-    default_start = school.default_start or date.fromisoformat(school.calendar["year_start"])
-    start = r.start or (row.start_date if row is not None else default_start)
+    start = r.start or (
+        row.start_date
+        if row is not None
+        else school.default_start or date.fromisoformat(school.calendar["year_start"])
+    )
     if r.returning is not None:
         returning = r.returning
     else:
@@ -789,6 +927,8 @@ def _missing_from_bulk(session: Session, run: _Apply, schools: dict[str, Row]) -
     covers, but not in it. Other sources' enrollments (the webhook, another CSV) are left be."""
     t = _table(Enrollment)
     st = _table(Student)
+    if run.feed.broken_files:  # a file with a structural error may have lost rows
+        return set()
     rows = session.execute(
         sa.select(st.c.source_id)
         .join(t, st.c.id == t.c.student_id)

@@ -8,8 +8,8 @@ ones and cancels open ones the new plan no longer has. Nothing is deleted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +17,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from config.schools import school_rules
+from lifecycle.calendar import SchoolCalendar
+from lifecycle.escalation import next_rung_at
 from lifecycle.planner import plan_enrollment, plan_key, validate
+from lifecycle.policy import SchoolPolicy
+from lifecycle.students import student_ref
 from lifecycle.types import (
+    UNPLANNED_KINDS,
     CompletedStep,
     PlannedStep,
     Role,
@@ -30,9 +35,20 @@ from lifecycle.types import (
 )
 from models.bulk import BulkInsert
 from models.db import SessionFactory, session_factory
-from models.tables import Assignment, Enrollment, School, Staff, Step, escalations_to_json, utcnow
+from models.tables import (
+    Assignment,
+    AuditEvent,
+    Enrollment,
+    School,
+    Staff,
+    Step,
+    escalations_from_json,
+    escalations_to_json,
+    utcnow,
+)
 
 BATCH = 5000
+REASSIGNED = "step.reassigned"  # the audit action of a coordinator's delegation
 COORDINATOR = Role.ILP_COORDINATOR.value
 CLOSED = (StepStatus.COMPLETED.value,)
 
@@ -84,32 +100,74 @@ def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
     return cached[1]
 
 
-def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], int]:
-    """(student_id, role) -> staff id, from assignments; the ILP coordinator is per school."""
+Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
+
+
+def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Candidates]:
+    """(student_id, role) -> the assigned staff, active ones first (then by staff id)."""
     student_ids = list({r.student_id for r in rows})
-    owners: dict[tuple[int, str], int] = {}
+    owners: dict[tuple[int, str], Candidates] = defaultdict(list)
+    a = Assignment.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(student_ids, 900):
         result = session.execute(
-            sa.select(Assignment.student_id, Assignment.role, Assignment.staff_id)
-            .where(Assignment.student_id.in_(chunk))  # type: ignore[attr-defined]
-            .order_by(Assignment.staff_id)
+            sa.select(a.c.student_id, a.c.role, a.c.staff_id, t.c.active)
+            .select_from(a.join(t, t.c.id == a.c.staff_id))
+            .where(a.c.student_id.in_(chunk))
+            .order_by(t.c.active.desc(), a.c.staff_id)
         )
-        for student_id, role, staff_id in result:
-            owners.setdefault((student_id, Role(role).value), staff_id)
+        for student_id, role, staff_id, active in result:
+            owners[(student_id, Role(role).value)].append((staff_id, bool(active)))
     return owners
 
 
-def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, int]:
-    coordinators: dict[int, int] = {}
+def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, Candidates]:
+    coordinators: dict[int, Candidates] = defaultdict(list)
+    t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
-        sa.select(Staff.id, Staff.school_id, Staff.roles)
-        .where(Staff.school_id.in_(list(set(school_ids))))  # type: ignore[union-attr]
-        .order_by(Staff.id)
+        sa.select(t.c.id, t.c.school_id, t.c.roles, t.c.active)
+        .where(t.c.school_id.in_(list(set(school_ids))))
+        .order_by(t.c.active.desc(), t.c.id)
     )
-    for staff_id, school_id, roles in result:
+    for staff_id, school_id, roles, active in result:
         if Role.ILP_COORDINATOR.value in (roles or []):
-            coordinators.setdefault(school_id, staff_id)
+            coordinators[school_id].append((staff_id, bool(active)))
     return coordinators
+
+
+def choose_owner(candidates: Candidates, current: int | None) -> int | None:
+    """The current owner while still an active candidate (no churn when a second teacher comes
+    and goes), else the first active one, else an inactive one: kept so the report can say
+    "owner inactive" while the sweep sends the owner's rungs to the ILP coordinator."""
+    if current is not None and (current, True) in candidates:
+        return current
+    return candidates[0][0] if candidates else None
+
+
+def _delegated(session: Session, step_ids: Sequence[int]) -> dict[int, int]:
+    """Step id -> the active staff member a coordinator last reassigned it to (services.actions
+    `reassign`, read from its audit events): a delegation the school's records do not undo."""
+    ev = AuditEvent.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
+    latest: dict[int, tuple[int, int | None]] = {}
+    for chunk in _chunks(list(step_ids), 900):
+        query = sa.select(ev.c.id, ev.c.step_id, ev.c.after).where(
+            ev.c.step_id.in_(chunk), ev.c.action == REASSIGNED
+        )
+        for row in session.execute(query):
+            target = (row.after or {}).get("owner_staff_id")
+            if row.step_id not in latest or row.id > latest[row.step_id][0]:
+                latest[row.step_id] = (row.id, target)
+    targets = {target for _, target in latest.values() if target is not None}
+    active: set[int] = set()
+    for chunk in _chunks(sorted(targets), 900):
+        query = sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.active.is_(True))
+        active.update(session.execute(query).scalars())
+    return {
+        sid: target
+        for sid, (_, target) in latest.items()
+        if target is not None and target in active
+    }
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -137,6 +195,7 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
                         required=s.required,
                     )
                     for s in completed
+                    if StepKind(s.kind) not in UNPLANNED_KINDS
                 ),
                 key=lambda c: (c.kind.value, c.seq),
             )
@@ -189,50 +248,56 @@ class _Batch:
     inserts: list[tuple[dict[str, Any], int, int | None]]
     updates: list[dict[str, Any]]
     cancels: list[int]
+    # open steps whose owner the school's records would change: applied unless delegated
+    owner_moves: list[tuple[Any, dict[str, Any], tuple[SchoolCalendar, SchoolPolicy]]] = field(
+        default_factory=list
+    )
+
+
+STEP_COLUMNS = (
+    "id",
+    "enrollment_id",
+    "kind",
+    "seq",
+    "status",
+    "due",
+    "opens",
+    "required",
+    "completed_on",
+    "escalation_schedule",
+    "rungs_sent",
+    "owner_staff_id",
+    "next_action_at",
+)
+
+
+def _load(
+    session: Session, ids: Sequence[int]
+) -> tuple[Sequence[Any], dict[int, Any], dict[int, list[Any]]]:
+    """The enrollment rows, their schools and their stored steps."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    sc = School.__table__  # type: ignore[attr-defined]
+    rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
+    school_ids = {r.school_id for r in rows}
+    schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
+    existing: dict[int, list[Any]] = defaultdict(list)
+    query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(s.c.enrollment_id.in_(ids))
+    for step in session.execute(query):
+        existing[step.enrollment_id].append(step)
+    return rows, schools, existing
 
 
 def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:
-    e = Enrollment.__table__  # type: ignore[attr-defined]
-    s = Step.__table__  # type: ignore[attr-defined]
-    rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
+    """Plan each enrollment (one planner call per distinct plan input) and diff the result
+    against its stored steps: inserts, updates and cancellations to write."""
+    rows, schools, existing = _load(session, ids)
     if not rows:
         return None
-    schools = {
-        r.id: r
-        for r in session.execute(
-            sa.select(School.__table__).where(  # type: ignore[attr-defined]
-                School.__table__.c.id.in_({r.school_id for r in rows})  # type: ignore[attr-defined]
-            )
-        )
-    }
-    existing: dict[int, list[Any]] = defaultdict(list)
-    for step in session.execute(
-        sa.select(
-            s.c.id,
-            s.c.enrollment_id,
-            s.c.kind,
-            s.c.seq,
-            s.c.status,
-            s.c.due,
-            s.c.opens,
-            s.c.required,
-            s.c.completed_on,
-            s.c.escalation_schedule,
-            s.c.rungs_sent,
-            s.c.owner_staff_id,
-        ).where(s.c.enrollment_id.in_(ids))
-    ):
-        existing[step.enrollment_id].append(step)
     owners = _owners(session, rows)
     coordinators = _coordinators(session, schools)
-
-    inserts: list[tuple[dict[str, Any], int, int | None]] = []
-    updates: list[dict[str, Any]] = []
-    cancels: list[int] = []
-    rules = {
-        school_id: school_rules(school.calendar, school.policy)
-        for school_id, school in schools.items()
-    }
+    rules = {sid: school_rules(school.calendar, school.policy) for sid, school in schools.items()}
+    batch = _Batch(now, [r.id for r in rows], [], [], [])
     plans: dict[tuple[int, PlannerEnrollment], tuple[PlannedStep, ...]] = {}
     for row in rows:
         calendar, policy = rules[row.school_id]
@@ -245,49 +310,88 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
             plan = plans[key] = plan_enrollment(enrollment, calendar, policy)
         else:
             validate(enrollment, calendar)
-        if not current:  # never planned (a new enrollment): every step is an insert
-            for template in _plan_templates(plan):
-                role = template["owner_role"]
-                owner = (
-                    coordinators.get(row.school_id)
-                    if role == COORDINATOR
-                    else owners.get((row.student_id, role))
-                )
-                inserts.append((template, row.id, owner))
-            continue
-        by_key = {(StepKind(st.kind), st.seq): st for st in current}
-        planned_keys = set()
-        for step, template in zip(plan, _plan_templates(plan), strict=True):
-            planned_keys.add(step.key)
-            stored = by_key.get(step.key)
-            if stored is not None and stored.status == StepStatus.COMPLETED.value:
-                continue
-            if step.owner is Role.ILP_COORDINATOR:
-                owner = coordinators.get(row.school_id)
-            else:
-                owner = owners.get((row.student_id, step.owner.value))
-            if stored is None:
-                inserts.append((template, row.id, owner))
-                continue
-            values = {**template, "owner_staff_id": owner}
-            if _changed(stored, values):
-                same_ladder = stored.escalation_schedule == values["escalation_schedule"]
-                values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
-                if same_ladder:
-                    sched = values["escalation_schedule"]
-                    rest = sched[stored.rungs_sent :]
-                    values["next_action_at"] = (
-                        datetime.fromisoformat(rest[0]["at"]) if rest else None
-                    )
-                values["updated_at"] = now
-                values["_id"] = stored.id
-                updates.append(values)
-        for st in current:
-            key = (StepKind(st.kind), st.seq)
-            if key not in planned_keys and st.status == StepStatus.OPEN.value:
-                cancels.append(st.id)
 
-    return _Batch(now, [r.id for r in rows], inserts, updates, cancels)
+        def owner_of(role: str, current: int | None, row: Any = row) -> int | None:
+            if role == COORDINATOR:
+                return choose_owner(coordinators.get(row.school_id, []), current)
+            return choose_owner(owners.get((row.student_id, role), []), current)
+
+        _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
+    _move_owners(session, batch)
+    return batch
+
+
+def _move_owners(session: Session, batch: _Batch) -> None:
+    """Ownership follows the school's records (a new teacher, a staff member who left), except
+    where a coordinator delegated the step to someone still active."""
+    delegated = _delegated(session, [stored.id for stored, _, _ in batch.owner_moves])
+    for stored, values, rules in batch.owner_moves:
+        if delegated.get(stored.id) == stored.owner_staff_id:
+            values["owner_staff_id"] = stored.owner_staff_id
+        if _changed(stored, values):
+            batch.updates.append(_update(stored, values, batch.now, rules))
+    batch.owner_moves.clear()
+
+
+def _diff(
+    batch: _Batch,
+    enrollment_id: int,
+    plan: tuple[PlannedStep, ...],
+    current: list[Any],
+    owner_of: Callable[[str, int | None], int | None],
+    rules: tuple[SchoolCalendar, SchoolPolicy],
+) -> None:
+    """New steps are inserted, changed open ones updated in place (keeping how far their
+    ladder went when it is the same ladder), completed ones kept, dropped open ones cancelled."""
+    by_key = {(StepKind(st.kind), st.seq): st for st in current}
+    planned_keys = set()
+    for step, template in zip(plan, _plan_templates(plan), strict=True):
+        planned_keys.add(step.key)
+        stored = by_key.get(step.key)
+        if stored is not None and stored.status == StepStatus.COMPLETED.value:
+            continue
+        if stored is not None and step.status is not StepStatus.OPEN:
+            owner = stored.owner_staff_id  # missed or cancelled: stays whose it was
+        else:
+            owner = owner_of(step.owner.value, stored.owner_staff_id if stored else None)
+        if stored is None:
+            batch.inserts.append((template, enrollment_id, owner))
+            continue
+        values = {**template, "owner_staff_id": owner}
+        if stored.owner_staff_id is not None and stored.owner_staff_id != owner:
+            batch.owner_moves.append((stored, values, rules))
+        elif _changed(stored, values) or _resumes(stored, rules):
+            batch.updates.append(_update(stored, values, batch.now, rules))
+    for st in current:
+        key = (StepKind(st.kind), st.seq)
+        unplanned = key[0] in UNPLANNED_KINDS  # added by services, not the planner
+        if key not in planned_keys and st.status == StepStatus.OPEN.value and not unplanned:
+            batch.cancels.append(st.id)
+
+
+def _resumes(stored: Any, rules: tuple[SchoolCalendar, SchoolPolicy]) -> bool:
+    """An open step whose ladder ended before the top level repeated (next_action_at NULL)
+    while a repeat is still ahead: a re-plan puts it back on the sweep's list."""
+    if stored.status != StepStatus.OPEN.value or stored.next_action_at is not None:
+        return False
+    ladder = escalations_from_json(stored.escalation_schedule or [])
+    return next_rung_at(ladder, stored.rungs_sent, *rules) is not None
+
+
+def _update(
+    stored: Any,
+    values: dict[str, Any],
+    now: datetime,
+    rules: tuple[SchoolCalendar, SchoolPolicy],
+) -> dict[str, Any]:
+    same_ladder = stored.escalation_schedule == values["escalation_schedule"]
+    values["rungs_sent"] = stored.rungs_sent if same_ladder else 0
+    if same_ladder:  # the count may run past the stored ladder into its repeats
+        ladder = escalations_from_json(values["escalation_schedule"])
+        values["next_action_at"] = next_rung_at(ladder, stored.rungs_sent, *rules)
+    values["updated_at"] = now
+    values["_id"] = stored.id
+    return values
 
 
 def _write_batch(session: Session, batch: _Batch, counts: PlanCounts) -> None:
@@ -351,7 +455,7 @@ def _insert_steps(
 
 
 def _changed(stored: Any, values: dict[str, Any]) -> bool:
-    return (
+    return bool(
         stored.status != values["status"]
         or stored.due != values["due"]
         or stored.opens != values["opens"]
@@ -405,17 +509,18 @@ def enrollment_ids_by_source(session: Session, source_ids: Sequence[str]) -> dic
 def describe_enrollment(session: Session, enrollment_id: int) -> EnrollmentLabel | None:
     from models.tables import Student
 
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    sc = School.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
     row = session.execute(
-        sa.select(School.source_id, Student.source_id, Student.initials, Student.id)
-        .select_from(Enrollment)
-        .join(School, School.id == Enrollment.school_id)  # type: ignore[arg-type]
-        .join(Student, Student.id == Enrollment.student_id)  # type: ignore[arg-type]
-        .where(Enrollment.id == enrollment_id)  # type: ignore[arg-type]
+        sa.select(sc.c.source_id, st.c.source_id, st.c.initials, st.c.id)
+        .select_from(e.join(sc, sc.c.id == e.c.school_id).join(st, st.c.id == e.c.student_id))
+        .where(e.c.id == enrollment_id)
     ).first()
     if row is None:
         return None
     school, student, initials, student_id = row
-    return EnrollmentLabel(enrollment_id, school, student, f"{initials} #{student_id}")
+    return EnrollmentLabel(enrollment_id, school, student, student_ref(initials, student_id))
 
 
 def stored_plan(session: Session, enrollment_id: int) -> list[dict[str, Any]]:

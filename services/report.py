@@ -29,6 +29,13 @@ Choices *(documented here and in ``ilp report --help``)*:
   the counselor, ESL teacher or ILP coordinator for theirs. Steps with no owner on file are
   grouped under "(no owner)".
 - ``overdue`` and ``missed`` are kept apart on purpose; ``Counts.not_done_in_time`` adds them.
+- **Escalated for** (ILP_RULES, "until done"): an overdue step has been escalated since its first
+  overdue rung (level 2, the coordinator's), counted in school days as messages count them.
+  ``Report.escalated`` lists the longest-escalated open steps (``ESCALATED_LIMIT``), and each
+  school and owner row carries its longest (``Row.longest_escalated``).
+- **Owner flags:** an open step with no owner on file ("no owner") or whose owner is inactive
+  ("owner inactive") is the ILP coordinator's until the feed or a coordinator gives it an owner;
+  ``Report.owner_flags`` counts them per school and the escalated list marks them.
 
 The counting is one ``GROUP BY`` query per distinct local date (usually one): the database
 returns a few hundred grouped rows, never the steps themselves.
@@ -46,12 +53,18 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from config.schools import school_rules
+from lifecycle.calendar import school_days_overdue
+from lifecycle.escalation import escalated_school_days
+from lifecycle.students import student_ref
 from lifecycle.types import StepKind, StepStatus
-from models.tables import Enrollment, School, Staff, Step
+from models.tables import Enrollment, School, Staff, Step, Student
 
 BUCKETS = ("on_time", "late", "overdue", "missed", "open")
 NO_OWNER = "(no owner)"
 DIMENSIONS = ("school", "teacher", "step")
+ESCALATED_LIMIT = 50
+FLAG_NO_OWNER, FLAG_INACTIVE = "no owner", "owner inactive"
 
 
 @dataclass(frozen=True)
@@ -102,9 +115,33 @@ class Row:
     key: str
     label: str
     counts: Counts
+    longest_escalated: int | None = None  # school days, of its open overdue steps
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, **self.counts.as_dict()}
+        return {
+            "key": self.key,
+            "label": self.label,
+            **self.counts.as_dict(),
+            "longest_escalated": self.longest_escalated,
+        }
+
+
+@dataclass(frozen=True)
+class EscalatedStep:
+    """One open overdue required step and how long it has been escalated (school days)."""
+
+    step_id: int
+    school: str  # source id
+    student_ref: str  # initials and internal id, as in messages
+    kind: str
+    due: date
+    owner: str
+    owner_flag: str | None  # FLAG_NO_OWNER, FLAG_INACTIVE or None
+    overdue_school_days: int
+    escalated_school_days: int | None  # None: not yet at the first overdue rung
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"due": self.due.isoformat()}
 
 
 @dataclass
@@ -119,6 +156,13 @@ class Report:
     optional: Counts = field(default_factory=Counts)
     optional_by_step: list[Row] = field(default_factory=list)
     unowned: list[UnownedStep] = field(default_factory=list)
+    escalated: list[EscalatedStep] = field(default_factory=list)
+    owner_flags: dict[str, dict[str, int]] = field(default_factory=dict)  # school -> flag -> n
+
+    @property
+    def longest_escalated(self) -> int | None:
+        days = [r.longest_escalated for r in self.by_school if r.longest_escalated is not None]
+        return max(days) if days else None
 
     def rows(self, by: str) -> list[Row]:
         return {"school": self.by_school, "teacher": self.by_teacher, "step": self.by_step}[by]
@@ -143,6 +187,9 @@ class Report:
             "optional": self.optional.as_dict(),
             "optional_by_step": [r.as_dict() for r in self.optional_by_step],
             "unowned": [asdict(u) for u in self.unowned],
+            "longest_escalated": self.longest_escalated,
+            "escalated": [e.as_dict() for e in self.escalated],
+            "owner_flags": self.owner_flags,
         }
 
 
@@ -221,14 +268,16 @@ def bucket_expression(today: date) -> sa.ColumnElement[str]:
 
 def _schools(session: Session, school: str | int | None) -> list[Any]:
     sc = School.__table__  # type: ignore[attr-defined]
-    query = sa.select(sc.c.id, sc.c.source_id, sc.c.name, sc.c.timezone).order_by(sc.c.source_id)
+    query = sa.select(
+        sc.c.id, sc.c.source_id, sc.c.name, sc.c.timezone, sc.c.calendar, sc.c.policy
+    ).order_by(sc.c.source_id)
     if school is not None:
         text = str(school)
         cond = sc.c.source_id == text
         if text.isdigit():
             cond = sa.or_(cond, sc.c.id == int(text))
         query = query.where(cond)
-    rows = session.execute(query).all()
+    rows = list(session.execute(query).all())
     if school is not None and not rows:
         raise LookupError(f"no school {school!r}")
     return rows
@@ -304,6 +353,118 @@ def _step_order(kind: str) -> int:
     return kinds.index(kind) if kind in kinds else len(kinds)
 
 
+def _open_overdue(today: date, school_ids: list[int]) -> sa.ColumnElement[bool]:
+    s = Step.__table__  # type: ignore[attr-defined]
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    return sa.and_(
+        s.c.status == StepStatus.OPEN.value,
+        s.c.required.is_(True),
+        s.c.due < sa.literal(today, sa.Date),
+        e.c.school_id.in_(school_ids),
+    )
+
+
+def _owner_flag() -> sa.ColumnElement[str | None]:
+    s = Step.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
+    return sa.case(
+        (s.c.owner_staff_id.is_(None), sa.literal(FLAG_NO_OWNER)),
+        (t.c.active.is_(False), sa.literal(FLAG_INACTIVE)),
+        else_=sa.null(),
+    )
+
+
+def escalation_figures(
+    session: Session, now: datetime, schools: list[Any], limit: int = ESCALATED_LIMIT
+) -> tuple[dict[tuple[int, int | None], int], list[EscalatedStep], dict[str, dict[str, int]]]:
+    """({(school id, owner id): longest escalated school days}, the `limit` longest-escalated
+    open steps, {school: {owner flag: open steps}}): grouped rows, then one short list."""
+    s = Step.__table__  # type: ignore[attr-defined]
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    t = Staff.__table__  # type: ignore[attr-defined]
+    st = Student.__table__  # type: ignore[attr-defined]
+    rules = {row.id: school_rules(row.calendar, row.policy) for row in schools}
+    source = {row.id: row.source_id for row in schools}
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for row in schools:
+        by_day[local_date(now, row.timezone)].append(row.id)
+    joined = s.join(e, e.c.id == s.c.enrollment_id).outerjoin(t, t.c.id == s.c.owner_staff_id)
+    longest: dict[tuple[int, int | None], int] = {}
+    oldest: list[Any] = []
+    flags: dict[str, dict[str, int]] = defaultdict(dict)
+    for today, school_ids in by_day.items():
+        grouped = (
+            sa.select(e.c.school_id, s.c.owner_staff_id, sa.func.min(s.c.due).label("due"))
+            .select_from(joined)
+            .where(_open_overdue(today, school_ids))
+            .group_by(e.c.school_id, s.c.owner_staff_id)
+        )
+        for row in session.execute(grouped):
+            calendar, policy = rules[row.school_id]
+            days = escalated_school_days(row.due, today, calendar, policy)
+            if days is not None:
+                longest[(row.school_id, row.owner_staff_id)] = days
+        flag = _owner_flag().label("flag")
+        counted = (
+            sa.select(e.c.school_id, flag, sa.func.count().label("n"))
+            .select_from(joined)
+            .where(
+                s.c.status == StepStatus.OPEN.value,
+                s.c.required.is_(True),
+                e.c.school_id.in_(school_ids),
+                flag.is_not(None),
+            )
+            .group_by(e.c.school_id, flag)
+        )
+        for row in session.execute(counted):
+            flags[source[row.school_id]][row.flag] = int(row.n)
+        steps = (
+            sa.select(
+                s.c.id,
+                s.c.kind,
+                s.c.due,
+                s.c.owner_staff_id,
+                _owner_flag().label("flag"),
+                e.c.school_id,
+                e.c.student_id,
+                st.c.initials,
+                sa.literal(today, sa.Date).label("today"),
+            )
+            .select_from(joined.join(st, st.c.id == e.c.student_id))
+            .where(_open_overdue(today, school_ids))
+            .order_by(s.c.due, s.c.id)
+            .limit(limit)
+        )
+        oldest.extend((today, row) for row in session.execute(steps))
+    labels = _staff_labels(session, {row.owner_staff_id for _, row in oldest} - {None})
+    listed = []
+    for today, row in oldest:
+        calendar, policy = rules[row.school_id]
+        owner = row.owner_staff_id
+        listed.append(
+            EscalatedStep(
+                step_id=row.id,
+                school=source[row.school_id],
+                student_ref=student_ref(row.initials, row.student_id),
+                kind=str(row.kind),
+                due=row.due,
+                owner=NO_OWNER if owner is None else labels.get(owner, f"staff #{owner}"),
+                owner_flag=row.flag,
+                overdue_school_days=school_days_overdue(calendar, row.due, today),
+                escalated_school_days=escalated_school_days(row.due, today, calendar, policy),
+            )
+        )
+    listed.sort(key=lambda x: (-(x.escalated_school_days or -1), x.due, x.step_id))
+    return longest, listed[:limit], dict(flags)
+
+
+def _longest(figures: dict[tuple[int, int | None], int], index: int) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for key, days in figures.items():
+        out[key[index]] = max(days, out.get(key[index], days))
+    return out
+
+
 def compliance_report(session: Session, now: datetime, school: str | int | None = None) -> Report:
     """On-time, late, overdue, missed and open steps as of `now`, by school, owner and kind.
 
@@ -312,10 +473,17 @@ def compliance_report(session: Session, now: datetime, school: str | int | None 
     schools, groups = grouped_counts(session, now, school)
     source = {row.id: row.source_id for row in schools}
     names = {row.id: row.name for row in schools}
+    figures, escalated, owner_flags = escalation_figures(session, now, schools)
+    school_longest, owner_longest = _longest(figures, 0), _longest(figures, 1)
 
     per_school = _sum(groups, 0)
     by_school = [
-        Row(source[sid], f"{names[sid]} ({source[sid]})", per_school.get(sid, Counts()))
+        Row(
+            source[sid],
+            f"{names[sid]} ({source[sid]})",
+            per_school.get(sid, Counts()),
+            school_longest.get(sid),
+        )
         for sid in sorted(source, key=lambda i: source[i])
     ]
     per_owner = _sum(groups, 1)
@@ -326,6 +494,7 @@ def compliance_report(session: Session, now: datetime, school: str | int | None 
                 "none" if sid is None else str(sid),
                 NO_OWNER if sid is None else labels.get(sid, f"staff #{sid}"),
                 counts,
+                owner_longest.get(sid),
             )
             for sid, counts in per_owner.items()
         ),
@@ -349,12 +518,23 @@ def compliance_report(session: Session, now: datetime, school: str | int | None 
         optional=optional,
         optional_by_step=optional_by_step,
         unowned=unowned_steps(session, school_ids=[row.id for row in schools]),
+        escalated=escalated,
+        owner_flags=owner_flags,
     )
 
 
 # --- text renderings (CLI, Prefect artifact) --------------------------------------------------
 
 HEADERS = ("on time", "late", "overdue", "missed", "open", "total", "on-time rate")
+ESCALATED_HEADERS = (
+    "student",
+    "step",
+    "school",
+    "owner",
+    "due",
+    "overdue (school days)",
+    "escalated for",
+)
 
 
 def _rate(counts: Counts) -> str:
@@ -375,18 +555,56 @@ def counts_cells(counts: Counts) -> list[str]:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Staff names and ids shown as typed: no Markdown, HTML or links (issue 15)."""
+    from notifications.markdown import md_text
+
+    return md_text(text)
+
+
+def escalated_text(days: int | None) -> str:
+    """'escalated for 12 school days' (or '-' before the first overdue rung)."""
+    if days is None:
+        return "-"
+    return f"escalated for {days} school day{'' if days == 1 else 's'}"
 
 
 def markdown_table(title: str, rows: list[Row], total: Counts | None = None) -> str:
+    headers = (*HEADERS, "longest escalated")
     lines = [
-        f"| {title} | " + " | ".join(HEADERS) + " |",
-        "|---" * (len(HEADERS) + 1) + "|",
+        f"| {title} | " + " | ".join(headers) + " |",
+        "|---" * (len(headers) + 1) + "|",
     ]
     for row in rows:
-        lines.append(f"| {_md_escape(row.label)} | " + " | ".join(counts_cells(row.counts)) + " |")
+        days = "-" if row.longest_escalated is None else str(row.longest_escalated)
+        cells = [*counts_cells(row.counts), days]
+        lines.append(f"| {_md_escape(row.label)} | " + " | ".join(cells) + " |")
     if total is not None:
-        lines.append("| **all** | " + " | ".join(counts_cells(total)) + " |")
+        lines.append("| **all** | " + " | ".join([*counts_cells(total), ""]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def owner_text(step: EscalatedStep) -> str:
+    if step.owner_flag == FLAG_INACTIVE:
+        return f"{step.owner} ({step.owner_flag})"
+    return step.owner
+
+
+def escalated_table(steps: list[EscalatedStep]) -> str:
+    lines = [
+        "| " + " | ".join(ESCALATED_HEADERS) + " |",
+        "|---" * len(ESCALATED_HEADERS) + "|",
+    ]
+    for x in steps:
+        cells = (
+            x.student_ref,
+            x.kind,
+            x.school,
+            owner_text(x),
+            x.due.isoformat(),
+            str(x.overdue_school_days),
+            escalated_text(x.escalated_school_days),
+        )
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -426,6 +644,22 @@ def report_markdown(report: Report, *, teachers: int = 25) -> str:
             f"#### Owners with the most overdue or missed steps (top {teachers})\n",
             markdown_table("owner", worst[:teachers]),
         ]
+    if report.escalated:
+        parts += [
+            f"#### Longest escalated open steps (longest: "
+            f"{escalated_text(report.longest_escalated)})\n",
+            escalated_table(report.escalated),
+        ]
+    flagged = {k: v for k, v in report.owner_flags.items() if v}
+    if flagged:
+        lines = [
+            f"- {school}: " + ", ".join(f"{n} {flag}" for flag, n in sorted(counts.items()))
+            for school, counts in sorted(flagged.items())
+        ]
+        parts += [
+            "#### Open steps without an active owner (the ILP coordinator's)\n",
+            "\n".join(lines) + "\n",
+        ]
     if report.optional.total:
         parts += [
             "#### Optional steps (not counted above)\n",
@@ -446,6 +680,8 @@ def report_markdown(report: Report, *, teachers: int = 25) -> str:
 __all__ = [
     "BUCKETS",
     "Counts",
+    "EscalatedStep",
+    "escalated_text",
     "Report",
     "Row",
     "bucket_expression",

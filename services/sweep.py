@@ -73,7 +73,7 @@ RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
 class SweepConfig:
     """What the sweep needs from settings (plain values, picklable for Prefect tasks)."""
 
-    secret_key: str = "dev-insecure-secret-change-me"
+    secret_key: str = ""  # no default: from_settings reads (or generates) the data dir's secret
     base_url: str = "http://127.0.0.1:8700"
     link_ttl_days: int = 30
     batch_size: int = 50_000  # a recipient with items in two batches gets two digests
@@ -95,7 +95,7 @@ class SweepConfig:
             template = template.replace("{sink_port}", str(settings.sink_port))
         config_path = Path(settings.apprise_config)
         return cls(
-            secret_key=settings.secret_key,
+            secret_key=settings.signing_secret,  # refuses a weak one outside dev mode
             base_url=settings.base_url,
             link_ttl_days=settings.link_ttl_days,
             batch_size=settings.sweep_batch_size,

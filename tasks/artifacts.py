@@ -1,4 +1,11 @@
-"""Prefect artifacts: what operators see of a feed run or a lifecycle in the UI."""
+"""Prefect artifacts: what operators see of a feed run or a lifecycle in the UI.
+
+Whoever reads Prefect sees no student facts: a lifecycle is its internal enrollment id, a step
+is a neutral code ("step-3": its place in the plan's due order), never its kind or owner role
+(`el_ilp` owned by `esl_teacher` would tell EL status, `graduation_plan` the grade band). The
+staff app and `ilp report` show what each step is. Feed text is escaped (`md_text`), and quoted
+values in rejection reasons are left out (they may be a student's id or grade).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import TableArtifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from notifications.markdown import md_text
 from services.feed_store import FeedResult
 
 MAX_REJECTION_ROWS = 500
@@ -32,7 +40,7 @@ def publish_feed_artifact(
     from intake.safety import csv_safe
 
     counts = (
-        f"### Feed run {result.feed_run_id}: `{csv_safe(source)}`\n\n"
+        f"### Feed run {result.feed_run_id}: {md_text(source)}\n\n"
         "| new | changed | unchanged | withdrawn | rejected | planned |\n"
         "|---|---|---|---|---|---|\n"
         f"| {result.new} | {result.changed} | {result.unchanged} | {result.withdrawn} "
@@ -52,7 +60,12 @@ def publish_feed_artifact(
     )
     if result.rejections:
         rows = [
-            {"file": r.file, "line": r.line, "column": r.column, "reason": csv_safe(r.reason)}
+            {
+                "file": csv_safe(r.file),
+                "line": r.line,
+                "column": csv_safe(r.column),
+                "reason": csv_safe(without_values(r.reason)),
+            }
             for r in result.rejections[:MAX_REJECTION_ROWS]
         ]
         create_table_artifact(
@@ -99,17 +112,30 @@ def _unowned_markdown(enrollment_ids: Sequence[int]) -> str:
     return f"\n#### Open steps with no owner ({len(steps)})\n\n" + unowned_table(steps)
 
 
+QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def without_values(reason: str) -> str:
+    """ "duplicate student 's-1042' at school 'hs'" -> "duplicate student '…' at school '…'"."""
+    return QUOTED.sub("'…'", reason)
+
+
+def step_code(position: int) -> str:
+    """A step's neutral label in Prefect: its 1-based place in the plan's due order."""
+    return f"step-{position}"
+
+
 def plan_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per step, in due order: neutral code, due date, status; no kind, no owner role."""
     return [
         {
-            "step": f"{s['kind']}" + (f" #{s['seq']}" if s["seq"] else ""),
+            "step": step_code(n),
             "due": str(s["due"]),
             "required": s["required"],
-            "owner": str(s["owner_role"]),
             "status": str(s["status"]),
             "next notification (UTC)": str(s["next_action_at"] or "-"),
         }
-        for s in steps
+        for n, s in enumerate(steps, 1)
     ]
 
 
@@ -135,13 +161,12 @@ def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
     A feed above `lifecycle_artifacts_max` gets none: nobody browses 100,000 artifacts, and
     creating them would cost more than planning. Its feed artifact says so.
     """
-    from prefect.artifacts import TableArtifact
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     from models.db import session_scope
     from services.planning import describe_enrollment, stored_plan
 
-    artifacts = []
+    artifacts: list[TableArtifact] = []
     with session_scope() as session:
         for enrollment_id in enrollment_ids:
             label = describe_enrollment(session, enrollment_id)
@@ -158,7 +183,7 @@ def publish_plan_artifacts(enrollment_ids: Sequence[int]) -> int:
     return len(artifacts)
 
 
-async def _create_all(artifacts: list[Any], concurrency: int = 8) -> None:
+async def _create_all(artifacts: list[TableArtifact], concurrency: int = 8) -> None:
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -166,7 +191,7 @@ async def _create_all(artifacts: list[Any], concurrency: int = 8) -> None:
     limit = asyncio.Semaphore(concurrency)
     async with get_client() as client:
 
-        async def create(artifact: Any) -> None:
+        async def create(artifact: TableArtifact) -> None:
             async with limit:
                 await artifact.acreate(client)
 

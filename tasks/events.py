@@ -117,28 +117,22 @@ def emit(
 
 
 def emit_enrollment_event(
-    kind: EnrollmentEventKind,
-    enrollment_id: int,
-    school_id: str,
-    student_ref: str,
-    **extra: Any,
+    kind: EnrollmentEventKind, enrollment_id: int, school_id: str, **extra: Any
 ) -> bool:
-    """Emit `ilp.enrollment.created` / `ilp.enrollment.changed` for one enrollment."""
+    """Emit `ilp.enrollment.created` / `ilp.enrollment.changed` for one enrollment.
+
+    The internal enrollment id is the only identity Prefect gets: no SIS id, no initials, no
+    name (whoever reads Prefect's events must not learn who the student is).
+    """
     if kind not in ENROLLMENT_EVENTS:
         logger.warning("Unknown enrollment event kind %r; not emitted", kind)
         return False
     resource = {
         "prefect.resource.id": enrollment_resource_id(enrollment_id),
-        "prefect.resource.name": f"{school_id}/{student_ref}",
+        "prefect.resource.name": f"enrollment-{int(enrollment_id)}",
         "ilp.school": str(school_id),
-        "ilp.student": str(student_ref),
     }
-    payload = {
-        "enrollment_id": int(enrollment_id),
-        "school_id": str(school_id),
-        "student_ref": str(student_ref),
-        **extra,
-    }
+    payload = {"enrollment_id": int(enrollment_id), "school_id": str(school_id), **extra}
     return emit(ENROLLMENT_EVENTS[kind], resource, payload)
 
 

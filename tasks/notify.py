@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -21,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from notifications.deliver import DeliveryResult
+from notifications.markdown import md_text
 from services.sweep import (
     DeliveryOutcome,
     Outgoing,
@@ -107,6 +111,17 @@ def mark_and_advance(batch: SweepBatch, outcomes: list[DeliveryOutcome]) -> int:
         return advance(session, batch, outcomes)
 
 
+def unresolved_lines(unresolved: Iterable[str], limit: int = 50) -> list[str]:
+    """'step 7 level 2: nobody holds esl_teacher at school 3' per step becomes one line per
+    (level, roles, school) with a count: a step id next to its owner role would tell a Prefect
+    reader which lifecycle is an EL one."""
+    counts = Counter(re.sub(r"^step \d+ ", "", line) for line in unresolved)
+    return [
+        f"- {md_text(line)} ({n} step{'' if n == 1 else 's'})"
+        for line, n in sorted(counts.items())[:limit]
+    ]
+
+
 @task(name="sweep-artifacts", cache_policy=NONE, tags=TAGS)
 def publish_sweep_artifacts(report: SweepReport) -> None:
     """A summary every run; a table of failed deliveries when there are any."""
@@ -118,7 +133,7 @@ def publish_sweep_artifacts(report: SweepReport) -> None:
         f"| {s['steps_due']} | {s['steps_held']} | {s['steps_advanced']} | {s['items']} "
         f"| {s['recorded']} | {s['sent']} | {s['fallback']} | {s['failed']} |\n"
         + (
-            "\n**Nobody to notify:**\n\n" + "\n".join(f"- {u}" for u in report.unresolved[:50])
+            "\n**Nobody to notify:**\n\n" + "\n".join(unresolved_lines(report.unresolved))
             if report.unresolved
             else ""
         ),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from config.schools import load_school_configs
+from config.secrets import generate_secret
 from lifecycle.types import Role
 from models.db import dispose_engines, init_db, session_scope
 from notifications.deliver import DeliveryResult
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     big = int(args[0]) if args else 1_000_000
     small = big // 10
     notifications = int(args[1]) if len(args) > 1 else 10_000
-    config = SweepConfig()
+    config = SweepConfig(secret_key=generate_secret())
     ok = True
     with tempfile.TemporaryDirectory(prefix="ilp-bench-sweep-") as tmp:
         synth = Synth(Path(tmp) / "bench.db")

@@ -10,6 +10,8 @@
     GET|HEAD /report/{token}  the compliance report (web/report.py): coordinators, principals
                           and RVPs, with a "report" token from `ilp report --link STAFF_ID`
     GET|HEAD /static/app.css
+    GET|HEAD|POST /ilp/{token}  the EL ILP form and versions / the parent copy (web/documents.py),
+                          from a complete link of an el_ilp, el_ilp_review or parent_copy step
     POST     /enrollments from web/webhook.py, when that module exists
 
 The token in the URL path is the only credential: forms carry it in their action URL and use no
@@ -33,12 +35,13 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.settings import Settings, get_settings
+from lifecycle.access import may_reassign
 from lifecycle.types import StepStatus
 from models.db import session_scope
 from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
@@ -46,7 +49,6 @@ from notifications.tokens import (
     TokenClaims,
     TokenExpired,
     TokenTampered,
-    refuse_default_secret,
     sign_token,
     verify_token,
 )
@@ -66,6 +68,7 @@ from web.pages import (
     verified_claims,
     wants_json,
 )
+from web.security import FailedAttempts, GuardedFastAPI, install_log_redaction
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +76,8 @@ MAX_FORM_BYTES = 256 * 1024
 MAX_FIELDS = 64
 TASK_LIST_LIMIT = 300
 
-SECURITY_HEADERS = {
-    # No scripts at all: nothing on a page can submit a form by itself.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
-    ),
-    # The token is in the URL: never send it on as a referrer, never cache the page.
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-}
 
-
-def _default_emit(kind: str, step_id: int, **kwargs: Any) -> Any:
+def _default_emit(kind: str, step_id: int, **kwargs: Any) -> bool:
     from tasks.events import emit_step_event
 
     return emit_step_event(kind, step_id, **kwargs)  # type: ignore[arg-type]
@@ -101,19 +90,23 @@ def create_app(
     clock: Clock | None = None,
     emit: Emitter | None = _default_emit,
 ) -> FastAPI:
-    """The web app. Raises `InsecureSecretError` when the default secret is used outside dev
-    mode. `clock` (default: the real time) and `emit` (default: Prefect events via
-    `tasks.events.emit_step_event`; None: no events) are there for tests."""
+    """The web app. Raises `InsecureSecretError` when the signing secret or webhook token is
+    weak outside dev mode (generated ones never are). `clock` (default: the real time) and
+    `emit` (default: Prefect events via `tasks.events.emit_step_event`; None: no events) are
+    there for tests."""
     settings = settings or get_settings()
-    refuse_default_secret(settings.secret_key, settings.dev_mode)
+    secret = settings.signing_secret  # generated on first use; refuses a weak configured one
+    install_log_redaction(secret)
     config = WebConfig(
         settings=settings,
         db_url=db_url or settings.sqlalchemy_url,
-        secret=settings.secret_key,
+        secret=secret,
         clock=clock or utcnow,
         emit=emit,
     )
-    app = FastAPI(
+    # GuardedFastAPI: security headers on every response (500s too), relative redirects only,
+    # failed token attempts throttled (web/security.py).
+    app = GuardedFastAPI(
         title="ILP web",
         docs_url=None,
         redoc_url=None,
@@ -122,14 +115,18 @@ def create_app(
     app.state.web = config
     app.state.settings = settings  # for routers (e.g. web/webhook.py): use these, not defaults
     app.state.db_url = config.db_url
+    app.state.public_base_url = settings.public_base_url
+    app.state.failed_attempts = FailedAttempts(
+        settings.failed_token_limit, settings.failed_token_window_seconds
+    )
     _install_handlers(app)
+    _install_pages(app, config)
+    _include_routers(app)
+    return app
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+
+def _install_pages(app: FastAPI, config: WebConfig) -> None:
+    """The landing page, the health check, the stylesheet and the pages behind the links."""
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index(request: Request) -> Response:
@@ -163,9 +160,15 @@ def create_app(
             return error_page(request, exc)
         return await run_in_threadpool(guard, request, lambda: _act(request, config, token, form))
 
-    from web.report import router as report_router  # GET /report/{token}: web/report.py
+
+def _include_routers(app: FastAPI) -> None:
+    """GET /report/{token} (web/report.py) and, when it exists, POST /enrollments."""
+    from web.report import router as report_router
 
     app.include_router(report_router)
+    from web.documents import router as documents_router  # /ilp/{token}: EL ILP, parent copy
+
+    app.include_router(documents_router)
 
     try:
         from web.webhook import router as webhook_router
@@ -174,7 +177,6 @@ def create_app(
             raise
     else:
         app.include_router(webhook_router)
-    return app
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -284,9 +286,10 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
             return RedirectResponse(f"{root}/report/{token}", status_code=303)
         cards = []
         refused = missing = 0
+        reassigning = claims.action == "reassign"
         for step_id in claims.step_ids:
             try:
-                ctx = actions.load_step(session, step_id, staff.id or 0)
+                ctx = actions.load_step(session, step_id, staff.id or 0, reassigning=reassigning)
             except StepNotFound:
                 missing += 1
                 continue
@@ -294,6 +297,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
                 refused += 1
                 continue
             cards.append(views.step_view(session, ctx, now))
+        forms = _reassign_forms(session, config, claims, staff, cards, root)
         session.rollback()  # a GET never writes
     if not cards:
         if refused:
@@ -317,7 +321,38 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         back=back,
         values={},
         errors={},
+        reassign_forms=forms,
     )
+
+
+def _reassign_forms(
+    session: Session,
+    config: WebConfig,
+    claims: TokenClaims,
+    staff: Staff,
+    cards: list[views.StepView],
+    root: str,
+) -> dict[int, dict[str, Any]]:
+    """For the school's ILP coordinator, a small form per open step to hand it to someone
+    else (`services.actions.reassign`); nobody else sees it."""
+    forms: dict[int, dict[str, Any]] = {}
+    member = actions.staff_member(staff)
+    for card in cards:
+        if not card.is_open:
+            continue
+        step = session.get(Step, card.id)
+        enrollment = session.get(Enrollment, step.enrollment_id) if step else None
+        if step is None or enrollment is None:
+            continue
+        if not may_reassign(member, enrollment.school_id):
+            continue
+        token = _mint(config, claims, "reassign", card.id)
+        forms[card.id] = {
+            "action": f"{root}/a/{token}",
+            "owner": step.owner_staff_id,
+            "choices": actions.reassign_choices(session, enrollment.school_id),
+        }
+    return forms
 
 
 def _task_list(
@@ -331,16 +366,17 @@ def _task_list(
 ) -> Response:
     rows = session.exec(
         select(Step)
-        .join(Enrollment, Enrollment.id == Step.enrollment_id)  # type: ignore[arg-type]
+        .join(Enrollment, col(Enrollment.id) == col(Step.enrollment_id))
         .where(
             Step.owner_staff_id == staff.id,
             Step.status == StepStatus.OPEN,
             Enrollment.status == EnrollmentStatus.ACTIVE,
         )
-        .order_by(Step.due, Step.id)  # type: ignore[arg-type]
+        .order_by(col(Step.due), col(Step.id))
         .limit(TASK_LIST_LIMIT)
     ).all()
-    current, later = [], []
+    current: list[tuple[views.StepView, dict[str, str]]] = []
+    later: list[tuple[views.StepView, dict[str, str]]] = []
     for step in rows:
         try:
             ctx = actions.load_step(session, step.id or 0, staff.id or 0)
@@ -444,6 +480,8 @@ def _dispatch(
         return actions.snooze(session, step_id, actor, form.get("until", ""))
     if action == "complete":
         return actions.complete(session, step_id, actor, form)
+    if action == "reassign":
+        return actions.reassign(session, step_id, actor, form.get("owner", ""))
     raise PageError(400, "Link not valid", "This link names an unknown action.")
 
 
@@ -464,10 +502,15 @@ def _form_again(
         step_id = int(form["step"])
     with session_scope(config.db_url) as session:
         try:
-            ctx = actions.load_step(session, step_id, claims.staff_id)
+            ctx = actions.load_step(
+                session, step_id, claims.staff_id, reassigning=claims.action == "reassign"
+            )
         except (StepNotFound, NotPermitted) as exc:
             raise PageError(400, "Not done", str(error)) from exc
         card = views.step_view(session, ctx, now)
+        forms = (
+            _reassign_forms(session, config, claims, ctx.staff, [card], root) if ctx.staff else {}
+        )
         session.rollback()
     values = {k: v for k, v in form.items() if not k.startswith("_")}
     return views.render(
@@ -484,6 +527,7 @@ def _form_again(
         back=back,
         values=values,
         errors={"message": str(error), "field": error.field or ""},
+        reassign_forms=forms,
     )
 
 

@@ -11,15 +11,15 @@ the operators), never writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from lifecycle.types import Role
 from notifications.render import step_label
-from services.report import BUCKETS, compliance_report
+from services.report import BUCKETS, Counts, compliance_report, escalated_text
 from web.pages import PageError, guard, page_root, staff_of, verified_claims
 
 REPORT_ROLES = (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value, Role.REGIONAL_VP.value)
@@ -75,6 +75,7 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
             as_of=", ".join(days) or now.date().isoformat(),
             buckets=BUCKETS,
             step_label=step_label,
+            escalated_text=escalated_text,
             teachers=report.by_teacher[:MAX_TEACHERS],
             more_teachers=max(len(report.by_teacher) - MAX_TEACHERS, 0),
             root=page_root(request),
@@ -96,7 +97,7 @@ def report_query(request: Request, token: str | None = None, school: str | None 
     return _page(request, token, school)
 
 
-def _links(root: str, token: str) -> Any:
+def _links(root: str, token: str) -> Callable[..., str]:
     """The page's own address, for one school or (None) all of them."""
     from urllib.parse import quote
 
@@ -104,6 +105,6 @@ def _links(root: str, token: str) -> Any:
     return lambda school=None: base if school is None else f"{base}?school={quote(school)}"
 
 
-def rate(counts: Any) -> str:
+def rate(counts: Counts) -> str:
     value = counts.on_time_rate
     return "-" if value is None else f"{value:.0%}"

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from lifecycle.escalation import acknowledge_pause_until
 from lifecycle.forms import CONFIRM_KINDS, UNSUCCESSFUL, Question, questions_for
+from lifecycle.templates import school_templates
 from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
@@ -40,6 +41,7 @@ ACTION_TITLES = {
     "acknowledge": "Acknowledge",
     "complete": "Complete",
     "snooze": "Snooze",
+    "reassign": "Reassign",
 }
 
 
@@ -74,6 +76,7 @@ class StepView:
     min_attempts: int = 5
     unsuccessful_variant: str = UNSUCCESSFUL
     confirm: bool = False
+    guide: tuple[str, ...] = ()  # the school's welcome call guide (lifecycle.templates)
     method_labels: dict[str, str] = field(default_factory=lambda: dict(METHOD_LABELS))
 
     @property
@@ -121,7 +124,7 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         closed_message="" if ctx.open else closed_reason(step, enrollment),
         upcoming=step.opens > today,
         badges=badges,
-        questions=questions_for(kind),
+        questions=questions_for(kind, school_templates(ctx.school.policy).questions),
         today_iso=today.isoformat(),
         due_iso=step.due.isoformat(),
         ack_until_text=local_text(acknowledge_pause_until(now, cal, policy), cal.timezone),
@@ -129,6 +132,8 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         min_attempts=policy.welcome_call_min_attempts,
         confirm=kind in CONFIRM_KINDS,
     )
+    if kind is StepKind.WELCOME_CALL:
+        view.guide = school_templates(ctx.school.policy).welcome_call_guide
     if kind is StepKind.WELCOME_CALL:
         view.attempts = [
             AttemptView(

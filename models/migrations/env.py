@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
+import models.documents  # noqa: F401  (EL ILP versions, parent copies, export cursor)
 import models.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.tables import StrEnumType
 

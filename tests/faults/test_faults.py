@@ -28,8 +28,8 @@ from notifications.sink import SinkServer, free_port, start_sink
 from services.intake import receive_feed
 from services.planning import plan_enrollments_in_batches, unplanned_enrollment_ids
 from tests.faults.conftest import FaultRow, size
-from tests.sweep.conftest import District, local, sweep_config
-from tests.sweep.test_year import START, staff_up
+from tests.services.sweep.conftest import District, local, sweep_config
+from tests.services.sweep.test_year import START, staff_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHOOLS = ROOT / "deployments" / "config" / "schools"
@@ -53,6 +53,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     yield tmp_path
     dispose_engines()
     get_settings.cache_clear()
+
+
+# a strong random key: outside dev mode a weak one is refused (issue 15)
+SECRET_KEY = "pnMvpUahkDlXUKO-72vBAh6e4a1jKRu4uP14SNVfcNY"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -148,6 +152,9 @@ def post_burst(app: Any, items: list[dict[str, Any]], batch: int, threads: int) 
     """Post the items in batches from several threads, every batch twice (a retrying SIS)."""
     from fastapi.testclient import TestClient
 
+    from config.settings import get_settings
+
+    bearer = {"Authorization": f"Bearer {get_settings().webhook_bearer}"}
     batches = [items[i : i + batch] for i in range(0, len(items), batch)]
     work = batches + batches[::-1]
     outcomes: Counter[str] = Counter()
@@ -156,7 +163,7 @@ def post_burst(app: Any, items: list[dict[str, Any]], batch: int, threads: int) 
     def worker(mine: list[list[dict[str, Any]]]) -> None:
         with TestClient(app, raise_server_exceptions=False) as client:
             for payload in mine:
-                response = client.post("/enrollments", json=payload)
+                response = client.post("/enrollments", json=payload, headers=bearer)
                 text = response.text.lower()
                 with lock:
                     if response.status_code >= 500 or "locked" in text:
@@ -272,7 +279,7 @@ def test_sweep_killed_at_random_points(tmp_path: Path, fault_row: FaultRow) -> N
                     ILP_DATABASE_URL=d.url,
                     ILP_APPRISE_CONFIG=str(d.config.apprise_config),
                     ILP_DEFAULT_NOTIFY_URL=str(d.config.default_notify_url),
-                    ILP_SECRET_KEY="crash-test-secret",
+                    ILP_SECRET_KEY=SECRET_KEY,
                     ILP_DELIVERY_BACKOFF_SECONDS="0",
                 ),
                 stdout=subprocess.PIPE,
@@ -347,7 +354,7 @@ def test_web_actions_sweep_and_import_at_once(env: Path, fault_row: FaultRow) ->
     from services.sweep import SweepConfig, run_sweep
     from web.app import create_app
 
-    secret = "faults-secret-0123456789abcdef0123456789"
+    secret = SECRET_KEY
     init_db()
     url = get_settings().sqlalchemy_url
     import_in_process(url, SAMPLE)

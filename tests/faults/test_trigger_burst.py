@@ -12,8 +12,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.test_intake_flows import post, stack, student  # noqa: F401 - fixture
 from tests.faults.conftest import ROWS, FaultRow, size
+from tests.flows.test_intake_flows import post, stack, student  # noqa: F401 - fixture
 from tests.prefect_server import prefect_server  # noqa: F401 - session fixture
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]

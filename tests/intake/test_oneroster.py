@@ -81,15 +81,13 @@ def test_clean_12_roles_csv(tmp_path: Path) -> None:
 
 
 def test_quirky_rejections_exact() -> None:
-    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="mdy")
     got = {(r.file, r.line, r.column) for r in feed.rejections}
     assert got == {
         ("orgs.csv", 5, "sourcedId"),
         ("academicSessions.csv", 4, "endDate"),
         ("classes.csv", 4, "schoolSourcedId"),
         ("users.csv", 9, "grades"),
-        ("users.csv", 10, "grades"),
-        ("users.csv", 11, "grades"),
         ("users.csv", 12, "metadata.ilp.startDate"),
         ("users.csv", 13, "orgSourcedIds"),
         ("users.csv", 14, "sourcedId"),
@@ -105,8 +103,13 @@ def test_quirky_rejections_exact() -> None:
     }
     assert len(feed.rejections) == len(got)
     reasons = {(r.file, r.line): r.reason for r in feed.rejections}
-    assert "unknown grade 'PK'" in reasons[("users.csv", 9)]
-    assert "unknown grade 'UG'" in reasons[("users.csv", 11)]
+    assert reasons[("users.csv", 9)] == "grade 'PK' (prekindergarten) is outside the K-12 ILP"
+    # UG with no class naming a grade: left to the school's default grade (the store decides)
+    ug = by_id(feed)["s-ug@sch-Q"]
+    assert ug.grade_unknown == (
+        "users.csv line 11: grades names no grade (blank, UG or Other) and no class of the "
+        "student at 'sch-Q' names one"
+    )
     assert "unknown school 'sch-ZZ'" in reasons[("users.csv", 13)]
     assert "duplicate sourcedId 's-ok' (first on line 6)" == reasons[("users.csv", 14)]
     assert reasons[("users.csv", 15)] == "missing required value"
@@ -116,7 +119,7 @@ def test_quirky_rejections_exact() -> None:
 
 
 def test_quirky_good_rows_go_through() -> None:
-    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="mdy")
     e = by_id(feed)
     assert sorted(e) == [
         "s-disabled@sch-Q",
@@ -125,7 +128,10 @@ def test_quirky_good_rows_go_through() -> None:
         "s-noenr@sch-R",
         "s-ok@sch-Q",
         "s-slash@sch-Q",
+        "s-tk@sch-Q",
+        "s-ug@sch-Q",
     ]
+    assert e["s-tk@sch-Q"].grade == 0  # TK is planned as K
     ok = e["s-ok@sch-Q"]
     # ISO timestamp metadata; e3 + e4 teachers; returning=yes; EL upper case
     assert ok.start == date(2026, 9, 1) and ok.grade == 9 and ok.returning is True
@@ -156,6 +162,28 @@ def test_quirky_good_rows_go_through() -> None:
     assert (gp1.start, gp1.end) == (date(2026, 8, 17), date(2026, 10, 16))
     ay = next(s for s in feed.sessions if s.source_id == "ay")
     assert ay.end == date(2027, 5, 28)
+
+
+def test_ambiguous_slash_date_needs_a_date_order() -> None:
+    feed = parse_oneroster(ONEROSTER / "quirky-1.1")
+    slash = [r for r in feed.rejections if (r.file, r.line) == ("users.csv", 7)]
+    assert [(r.column, r.reason) for r in slash] == [
+        (
+            "metadata.ilp.startDate",
+            "ambiguous date '1/05/2027': month/day or day/month? Give the feed's date order "
+            "(ilp import --date-order mdy|dmy)",
+        )
+    ]
+    assert "s-slash@sch-Q" not in by_id(feed)
+    # 8/17/2026 has one reading only: no order needed
+    gp1 = next(s for s in feed.sessions if s.source_id == "gp1")
+    assert gp1.start == date(2026, 8, 17)
+    day_first = parse_oneroster(ONEROSTER / "quirky-1.1", date_order="dmy")
+    by_line = {(r.file, r.line): r.reason for r in day_first.rejections}
+    assert ("users.csv", 7) not in by_line  # 1/05/2027 read as 1 May
+    assert by_line[("enrollments.csv", 6)].startswith("bad date '8/17/2026'")
+    # its only enrollment row was rejected: nothing is planned with an invented start date
+    assert "s-slash@sch-Q" not in by_id(day_first)
 
 
 def test_delta_feed() -> None:

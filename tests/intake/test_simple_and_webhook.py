@@ -94,7 +94,7 @@ def test_webhook_items() -> None:
             "school_id": "sch-A",
             "given_name": "Kit",
             "family_name": "M",
-            "grade": "TK",
+            "grade": "PK",
         },
         "not an object",
         {

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
+import models.documents  # noqa: F401
 import models.tables  # noqa: F401
-from models.db import downgrade_db, get_engine, init_db
+from models.db import alembic_config, downgrade_db, get_engine, init_db
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,6 +30,10 @@ EXPECTED_TABLES = {
     "delivery",
     "audit_event",
     "feed_run",
+    # issue 18: models/documents.py
+    "export_cursor",
+    "el_ilp_version",
+    "parent_copy",
 }
 
 EXPECTED_INDEXES = {
@@ -46,6 +52,8 @@ EXPECTED_INDEXES = {
     "note": {"ix_note_step_id"},
     "audit_event": {"ix_audit_event_at", "ix_audit_event_step_id"},
     "feed_run": {"ix_feed_run_started_at"},
+    "el_ilp_version": {"ix_el_ilp_version_enrollment_id"},
+    "parent_copy": {"ix_parent_copy_step_id"},
 }
 
 EXPECTED_UNIQUES = {
@@ -56,6 +64,8 @@ EXPECTED_UNIQUES = {
     "assignment": {("staff_id", "student_id", "role")},
     "step": {("enrollment_id", "kind", "seq")},
     "delivery": {("idempotency_key",)},
+    "export_cursor": {("target",)},
+    "el_ilp_version": {("student_id", "version")},
 }
 
 
@@ -82,7 +92,8 @@ def check_schema(url: str) -> None:
 def test_fresh_sqlite_migrates_to_head(db_url):
     check_schema(db_url)
     with get_engine(db_url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
 
 
 def test_init_db_is_idempotent(db_url):

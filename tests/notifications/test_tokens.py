@@ -4,19 +4,19 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import string
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from config.settings import DEFAULT_SECRET
 from notifications.tokens import (
     InsecureSecretError,
     TokenClaims,
     TokenError,
     TokenExpired,
     TokenTampered,
-    refuse_default_secret,
+    refuse_weak_secret,
     sign_token,
     verify_token,
 )
@@ -122,10 +122,17 @@ def test_empty_secret_is_refused() -> None:
         sign_token("", staff_id=1, action="tasks", expires_at=EXPIRES)
 
 
-def test_refuse_default_secret() -> None:
-    refuse_default_secret(DEFAULT_SECRET, dev_mode=True)
-    refuse_default_secret("a-real-long-random-secret", dev_mode=False)
+@pytest.mark.parametrize(
+    "weak", ["x", "   ", "changeme", "dev-insecure-secret-change-me", "x" * 64, "ab" * 40]
+)
+def test_weak_secrets_are_refused_outside_dev_mode(weak: str) -> None:
     with pytest.raises(InsecureSecretError, match="ILP_SECRET_KEY"):
-        refuse_default_secret(DEFAULT_SECRET, dev_mode=False)
+        refuse_weak_secret(weak, dev_mode=False)
+
+
+def test_strong_secret_is_accepted_and_empty_never() -> None:
+    refuse_weak_secret(secrets.token_urlsafe(32), dev_mode=False)
+    refuse_weak_secret(secrets.token_hex(32), dev_mode=False)
+    refuse_weak_secret("changeme", dev_mode=True)  # dev mode: a weak one is tolerated
     with pytest.raises(InsecureSecretError):
-        refuse_default_secret("", dev_mode=True)
+        refuse_weak_secret("", dev_mode=True)

@@ -125,9 +125,21 @@ def up(tmp_path: Path, ports: dict[str, int]) -> Iterator[Up]:
             stack.kill()
 
 
+def _auth(data_dir: Path) -> httpx.BasicAuth:
+    """The Prefect basic auth `ilp up` generated (issue 15): without it the API answers 401."""
+    user, _, password = (data_dir / "secrets" / "prefect-auth").read_text().strip().partition(":")
+    return httpx.BasicAuth(user, password)
+
+
+AUTH: httpx.BasicAuth | None = None
+
+
 def _flow_runs(api: str, flow: str) -> list[dict[str, Any]]:
     response = httpx.post(
-        f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": [flow]}}}, timeout=10
+        f"{api}/flow_runs/filter",
+        json={"flows": {"name": {"any_": [flow]}}},
+        timeout=10,
+        auth=AUTH,
     )
     response.raise_for_status()
     return list(response.json())
@@ -142,6 +154,9 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
     api = f"http://127.0.0.1:{ports['prefect']}/api"
     sink = f"http://127.0.0.1:{ports['sink']}"
     web = f"http://127.0.0.1:{ports['web']}"
+    global AUTH
+    AUTH = _auth(up.data_dir)
+    check_secured(up, api, web, ports)
 
     # The import and the first sweep ran as flow runs on the local server.
     imports = _flow_runs(api, "import-feed")
@@ -152,12 +167,13 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
         for r in sweeps
     ), (sweeps, up.output)
     assert "feed run 1: 300 new" in up.output
-    deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10, auth=AUTH).json()
     assert {d["name"] for d in deployments} == {
         "enrollment-lifecycle",
         "import-feed",
         "escalation-sweep",
         "reconcile",
+        "export-notes",  # issue 18: the daily SIS export
     }
     # The UI is served too.
     assert "<html" in httpx.get(f"http://127.0.0.1:{ports['prefect']}/", timeout=10).text.lower()
@@ -191,6 +207,38 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, port
     print(f"\n[smoke] ready after {ready_after:.1f}s; {len(messages)} messages; {len(tree)} pids")
+
+
+def check_secured(up: Up, api: str, web: str, ports: dict[str, int]) -> None:
+    """Issue 15: generated secrets (0600, no constant anywhere), Prefect behind basic auth with
+    CORS for its own UI only, the webhook's call printed and needing its token."""
+    secrets = up.data_dir / "secrets"
+    for name in ("signing-secret", "webhook-token", "prefect-auth"):
+        assert (secrets / name).stat().st_mode & 0o777 == 0o600, name
+    grep = subprocess.run(
+        ["grep", "-rIl", "-e", "dev-insecure", "-e", "change-me", str(up.data_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert grep.stdout == "", grep.stdout
+    # Prefect: 401 without the auth string, /health open, CORS for the UI's origin only.
+    assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).status_code == 401
+    assert httpx.get(f"{api}/health", timeout=10).status_code == 200
+    ui = f"http://127.0.0.1:{ports['prefect']}"
+    for origin, allowed in ((ui, True), ("http://evil.example", False)):
+        preflight = httpx.options(
+            f"{api}/flow_runs/filter",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            timeout=10,
+        )
+        assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
+    # The webhook: the printed command names the token file; no token, no entry.
+    token_file = secrets / "webhook-token"
+    assert f"Bearer $(cat {token_file})" in up.output, up.output
+    assert token_file.read_text().strip() not in up.output
+    assert httpx.post(f"{web}/enrollments", json=[], timeout=10).status_code == 401
+    bearer = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    assert httpx.post(f"{web}/enrollments", json=[], headers=bearer, timeout=10).status_code == 200
 
 
 def test_a_busy_port_is_one_clear_line_and_nothing_starts(

@@ -40,7 +40,7 @@ from services.planning import plan_enrollments
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 15, 15, 0, tzinfo=UTC)
-SECRET = "test-secret-" + "x" * 40
+SECRET = "Sa_OM10r4fvgJiPZaKZQFzwt7_MfkOxBmbxM7VTJz80"  # random: passes the strength check
 BASE_URL = "http://ilp.test"
 ARTIFACTS = Path(__file__).with_name("artifacts")
 

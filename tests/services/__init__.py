@@ -1,0 +1,1 @@
+"""Tests of the use cases (services/), on a real database."""
