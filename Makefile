@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps test test-fast lint up bench migrate clean
+.PHONY: install system-deps test test-fast lint up bench migrate clean faults
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -45,6 +45,11 @@ migrate: install
 UP_ARGS ?=
 up: install
 	$(BIN)/ilp up $(UP_ARGS)
+
+# The fault suite at the issue's sizes (1,000 webhooks, 20 sweep kills...), one table at the
+# end: fault, runs, lost, duplicated, errors shown to users. `make test` runs it small.
+faults: install
+	ILP_FAULTS=full $(BIN)/pytest -q tests/faults -m faults --timeout 1800
 
 bench: install
 	$(BIN)/python -m tests.bench

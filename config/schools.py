@@ -36,6 +36,12 @@ class SchoolConfig:
     default_start: date | None = None
     timezone: str | None = None
     default_grade: int | None = None  # for a student whose feed row and classes name none
+    # A feed row naming a staff id nobody defined: "reject" the row, or accept it with a
+    # warning and route the step to the ILP "coordinator" ([intake] unknown_staff).
+    unknown_staff: str = "reject"
+
+
+UNKNOWN_STAFF_POLICIES = ("reject", "coordinator")
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,11 @@ def _read(path: Path) -> SchoolConfig:
         raise SchoolConfigError(f"{path}: {exc}") from None
     defaults = data.get("defaults") or {}
     el = defaults.get("english_learner")
+    unknown_staff = (data.get("intake") or {}).get("unknown_staff", "reject")
+    if unknown_staff not in UNKNOWN_STAFF_POLICIES:
+        raise SchoolConfigError(
+            f"{path}: [intake] unknown_staff must be one of {UNKNOWN_STAFF_POLICIES}"
+        )
     grade = defaults.get("grade")
     try:
         default_grade = None if grade is None else parse_grade(str(grade))
@@ -76,6 +87,7 @@ def _read(path: Path) -> SchoolConfig:
         default_english_learner=EnglishLearner(el) if el and el != "none" else None,
         default_start=defaults.get("start"),
         timezone=(calendar or {}).get("timezone") or data.get("timezone"),
+        unknown_staff=unknown_staff,
     )
 
 

@@ -19,6 +19,7 @@ from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
 from services.sweep import DeliveryOutcome, SweepBatch, SweepConfig, SweepPhases, sweep
+from tasks.intake import apply_dated_changes
 from tasks.notify import (
     mark_and_advance,
     outcome_from_state,
@@ -69,6 +70,7 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
         send=send_batch,
         advance=mark_and_advance,
     )
+    apply_dated_changes(now)  # withdrawals and start dates due today first, then their plans
     report = sweep(now, phases)
     publish_sweep_artifacts(report)
     compliance = publish_compliance_artifact(now, return_state=True)

@@ -45,22 +45,31 @@ def bulk_gc() -> Iterator[None]:
 
 @flow(name="import-feed", flow_run_name=import_run_name, log_prints=True)
 def import_feed(
-    path: str, today: date | None = None, progress: bool = False, date_order: str | None = None
+    path: str,
+    today: date | None = None,
+    progress: bool = False,
+    date_order: str | None = None,
+    bulk: bool = False,
 ) -> dict[str, Any]:
-    """Parse, store (feed run, one transaction), plan in batches, report."""
+    """Parse, store (feed run, one transaction), plan in batches, report. `bulk`: the feed
+    lists every current student of its source, so the missing ones are withdrawn."""
     with bulk_gc():
-        return _import(path, today, progress, date_order)
+        return _import(path, today, progress, date_order, bulk)
 
 
 def _import(
-    path: str, today: date | None, progress: bool, date_order: str | None = None
+    path: str,
+    today: date | None,
+    progress: bool,
+    date_order: str | None = None,
+    bulk: bool = False,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     feed = parse_feed(path, date_order)  # a non-feed fails here, before anything is written
     gc.freeze()  # the parsed feed lives until it is applied: not the cyclic GC's business
     notes = dict(feed.unquote().notes)  # what the parse decided for the feed, counted
     # Prefect unwraps the quoted feed (and below, the quoted result) before the task body runs.
-    quoted: Quoted[FeedResult] = store_feed(feed, path, today or date.today())  # type: ignore[call-overload]
+    quoted: Quoted[FeedResult] = store_feed(feed, path, today or date.today(), bulk)  # type: ignore[call-overload]
     del feed
     result = quoted.unquote()
     to_plan = result.to_plan
@@ -86,13 +95,20 @@ def _import(
         "skipped": result.skipped,
         "rejected": result.rejected,
         "planned": planned,
+        "scheduled": result.scheduled,
+        "fields": dict(sorted(result.fields.items())),
+        "warnings": [
+            {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
+            for r in result.warnings
+        ],
         "notes": {**notes, **result.notes},
         "rejections": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.rejections
         ],
     }
-    logger.info("feed %s: %s", path, {k: v for k, v in summary.items() if k != "rejections"})
+    logged = {k: v for k, v in summary.items() if k not in ("rejections", "warnings")}
+    logger.info("feed %s: %s", path, logged)
     return summary
 
 

@@ -70,6 +70,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"{summary.get('skipped', 0)} skipped (deleted or disabled at first sight), "
         f"{summary['rejected']} rejected; {summary['planned']} planned"
     )
+    fields = summary.get("fields") or {}
+    if fields:
+        print("  changed fields: " + ", ".join(f"{k} {n}" for k, n in fields.items()))
+    if summary.get("scheduled"):
+        print(f"  {summary['scheduled']} dated change(s) stored, applied on their day")
+    for r in summary.get("warnings", [])[:MAX_LISTED_REJECTIONS]:
+        print(f"  warning {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     for note, count in summary.get("notes", {}).items():
         print(f"  {count} {note}")
     for r in summary["rejections"][:MAX_LISTED_REJECTIONS]:
@@ -94,6 +101,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             path=str(args.path),
             today=args.today,
             progress=sys.stderr.isatty(),
+            bulk=args.bulk,
             date_order=args.date_order,
         )
     except FeedError as exc:
@@ -129,6 +137,12 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="OneRoster .zip or folder, or a one-row-per-student CSV")
     parser.add_argument(
         "--allow-partial", action="store_true", help="exit 0 even when rows were rejected"
+    )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="the feed lists every current student of its source: withdraw the missing ones "
+        "(a OneRoster manifest with file.users,bulk says so itself)",
     )
     parser.add_argument("--verbose", action="store_true", help="also show Prefect's run logs")
     parser.add_argument(

@@ -208,6 +208,13 @@ class Enrollment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
     feed_run_id: int | None = Field(default=None, foreign_key="feed_run.id", index=True)
+    # Which feed owns the row ("oneroster:<district>", "csv", "webhook"): a bulk feed withdraws
+    # by absence only its own enrollments.
+    source: str = Field(default="", max_length=255)
+    # A dated change not yet in effect ({"withdrawn_on": ISO, "start_date": ISO}); the sweep
+    # applies it on `pending_on` (the earliest of its dates).
+    pending: dict[str, str] = Field(default_factory=dict, sa_type=_json())
+    pending_on: date | None = Field(default=None, index=True)
 
 
 class Step(SQLModel, table=True):

@@ -155,6 +155,7 @@ class Report:
     by_step: list[Row] = field(default_factory=list)
     optional: Counts = field(default_factory=Counts)
     optional_by_step: list[Row] = field(default_factory=list)
+    unowned: list[UnownedStep] = field(default_factory=list)
     escalated: list[EscalatedStep] = field(default_factory=list)
     owner_flags: dict[str, dict[str, int]] = field(default_factory=dict)  # school -> flag -> n
 
@@ -185,10 +186,70 @@ class Report:
             "by_step": [r.as_dict() for r in self.by_step],
             "optional": self.optional.as_dict(),
             "optional_by_step": [r.as_dict() for r in self.optional_by_step],
+            "unowned": [asdict(u) for u in self.unowned],
             "longest_escalated": self.longest_escalated,
             "escalated": [e.as_dict() for e in self.escalated],
             "owner_flags": self.owner_flags,
         }
+
+
+@dataclass(frozen=True)
+class UnownedStep:
+    """An open step nobody owns (no teacher, counselor, ESL teacher or coordinator on file):
+    no one is reminded of it, so the report names it. No student name, only initials and id."""
+
+    school: str
+    student: str  # initials and the student's internal id
+    enrollment_id: int
+    step: str
+    due: str
+    owner_role: str
+
+
+def unowned_steps(
+    session: Session,
+    *,
+    school_ids: Iterable[int] | None = None,
+    enrollment_ids: Iterable[int] | None = None,
+) -> list[UnownedStep]:
+    """Open steps with no owner, by school, student and due date."""
+    from lifecycle.students import student_ref
+    from models.tables import Student
+
+    s, e = Step.__table__, Enrollment.__table__  # type: ignore[attr-defined]
+    sc, st = School.__table__, Student.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(
+            sc.c.source_id,
+            st.c.initials,
+            st.c.id.label("student_id"),
+            e.c.id.label("eid"),
+            s.c.kind,
+            s.c.seq,
+            s.c.due,
+            s.c.owner_role,
+        )
+        .join(e, e.c.id == s.c.enrollment_id)
+        .join(sc, sc.c.id == e.c.school_id)
+        .join(st, st.c.id == e.c.student_id)
+        .where(s.c.owner_staff_id.is_(None), s.c.status == StepStatus.OPEN.value)
+        .order_by(sc.c.source_id, s.c.due, e.c.id, s.c.kind)
+    )
+    if school_ids is not None:
+        query = query.where(e.c.school_id.in_(list(school_ids)))
+    if enrollment_ids is not None:
+        query = query.where(e.c.id.in_(list(enrollment_ids)))
+    return [
+        UnownedStep(
+            school=r.source_id,
+            student=student_ref(r.initials, r.student_id),
+            enrollment_id=r.eid,
+            step=str(r.kind) + (f" #{r.seq}" if r.seq else ""),
+            due=r.due.isoformat(),
+            owner_role=str(r.owner_role),
+        )
+        for r in session.execute(query)
+    ]
 
 
 def bucket_expression(today: date) -> sa.ColumnElement[str]:
@@ -456,6 +517,7 @@ def compliance_report(session: Session, now: datetime, school: str | int | None 
         by_step=by_step,
         optional=optional,
         optional_by_step=optional_by_step,
+        unowned=unowned_steps(session, school_ids=[row.id for row in schools]),
         escalated=escalated,
         owner_flags=owner_flags,
     )
@@ -546,6 +608,20 @@ def escalated_table(steps: list[EscalatedStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_UNOWNED_ROWS = 500
+
+
+def unowned_table(steps: list[UnownedStep], limit: int = MAX_UNOWNED_ROWS) -> str:
+    """Markdown rows naming each unowned step (the first `limit`)."""
+    lines = ["| school | student | step | due | role needed |", "|---|---|---|---|---|"]
+    for u in steps[:limit]:
+        cells = (u.school, u.student, u.step, u.due, u.owner_role)
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    if len(steps) > limit:
+        lines.append(f"| ... and {len(steps) - limit} more | | | | |")
+    return "\n".join(lines) + "\n"
+
+
 def report_markdown(report: Report, *, teachers: int = 25) -> str:
     """The report as Markdown (the sweep's Prefect artifact): totals, by school, by step kind,
     and the `teachers` owners with the most overdue/missed steps."""
@@ -589,6 +665,11 @@ def report_markdown(report: Report, *, teachers: int = 25) -> str:
             "#### Optional steps (not counted above)\n",
             markdown_table("step", report.optional_by_step, report.optional),
         ]
+    if report.unowned:
+        parts += [
+            f"#### Open steps with no owner ({len(report.unowned)})\n",
+            unowned_table(report.unowned),
+        ]
     parts.append(
         "\n_On time: completed by the due date. Overdue: open and past due. Missed: overdue "
         "when the student withdrew. Cancelled steps are excluded._\n"
@@ -608,4 +689,6 @@ __all__ = [
     "grouped_counts",
     "markdown_table",
     "report_markdown",
+    "unowned_steps",
+    "unowned_table",
 ]

@@ -855,6 +855,9 @@ def run_sweep(
     """The sweep without Prefect: `sender` defaults to `AppriseSender(config)`. Each delivery
     row is marked right after its send, so a crash re-sends at most the one message in flight."""
     config = config or SweepConfig.from_settings()
+    from services.intake import apply_dated_changes
+
+    apply_dated_changes(sessions, now)  # withdrawals and start dates due today take effect first
     if sender is None:
         from notifications.sender import AppriseSender
 

@@ -53,6 +53,8 @@ def publish_feed_artifact(
         )
     else:
         counts += f"{lifecycle_artifacts} lifecycle plan artifacts (keys `lifecycle-*`).\n"
+    counts += changed_fields_markdown(result)
+    counts += _unowned_markdown(result.to_plan)
     create_markdown_artifact(
         counts, key=f"feed-run-{result.feed_run_id}", description="Feed counts"
     )
@@ -71,6 +73,43 @@ def publish_feed_artifact(
             key=f"feed-run-{result.feed_run_id}-rejected",
             description=f"Rejected rows ({result.rejected}; first {len(rows)} shown)",
         )
+
+
+def changed_fields_markdown(result: FeedResult) -> str:
+    """Which stored values the feed changed (table.column: rows), dated changes, and rows
+    accepted with a warning: a feed changes only what it says, and this shows what it said."""
+    from intake.safety import csv_safe
+
+    text = ""
+    if result.fields:
+        text += "\n#### Changed fields\n\n| field | rows |\n|---|---|\n"
+        text += "".join(f"| {k} | {n} |\n" for k, n in sorted(result.fields.items()))
+    else:
+        text += "\nNo stored value changed.\n"
+    if result.scheduled:
+        text += f"\n{result.scheduled} dated change(s) stored, applied on their day.\n"
+    if result.warnings:
+        text += "\n#### Accepted with a warning\n\n| file | line | column | reason |\n"
+        text += "|---|---|---|---|\n"
+        text += "".join(
+            f"| {w.file} | {w.line} | {w.column} | {csv_safe(w.reason)} |\n"
+            for w in result.warnings[:MAX_REJECTION_ROWS]
+        )
+    return text
+
+
+def _unowned_markdown(enrollment_ids: Sequence[int]) -> str:
+    """Every open step of this feed's enrollments that nobody owns, by name of step."""
+    if not enrollment_ids:
+        return ""
+    from models.db import session_scope
+    from services.report import unowned_steps, unowned_table
+
+    with session_scope() as session:
+        steps = unowned_steps(session, enrollment_ids=enrollment_ids)
+    if not steps:
+        return "\nEvery open step has an owner.\n"
+    return f"\n#### Open steps with no owner ({len(steps)})\n\n" + unowned_table(steps)
 
 
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

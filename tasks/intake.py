@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -48,10 +48,23 @@ def parse_feed(path: str, date_order: str | None = None) -> Quoted[ParsedFeed]:
 
 
 @task(name="store-feed", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def store_feed(feed: ParsedFeed, source: str, today: date) -> Quoted[FeedResult]:
+def store_feed(
+    feed: ParsedFeed, source: str, today: date, bulk: bool = False
+) -> Quoted[FeedResult]:
     """Record the feed run, then upsert every accepted row in one transaction (all or nothing,
-    so a retry is safe); the run is closed as succeeded or failed either way."""
+    so a retry is safe); the run is closed as succeeded or failed either way. `bulk`: the
+    feed lists every current student of its source (`ilp import --bulk`)."""
     from models.db import session_factory
     from services.intake import receive_feed
 
-    return quote(receive_feed(session_factory(), feed, source=source, today=today))
+    return quote(receive_feed(session_factory(), feed, source=source, today=today, bulk=bulk))
+
+
+@task(name="apply-dated-changes", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def apply_dated_changes(now: datetime) -> int:
+    """Withdrawals and start dates whose day has come take effect; those plans are redone.
+    Returns how many enrollments were re-planned."""
+    from models.db import session_factory
+    from services.intake import apply_dated_changes as apply
+
+    return apply(session_factory(), now).enrollments

@@ -43,6 +43,7 @@ EXPECTED_INDEXES = {
         "ix_enrollment_student_id",
         "ix_enrollment_school_id",
         "ix_enrollment_feed_run_id",
+        "ix_enrollment_pending_on",
     },
     "assignment": {"ix_assignment_student_role"},
     "delivery": {"ix_delivery_recipient_staff_id", "ix_delivery_status_created_at"},

@@ -18,14 +18,25 @@ from tasks.intake import detect_and_parse
 
 
 def import_path(
-    path: Path, today: date = date(2026, 9, 1), date_order: str | None = None
+    path: Path,
+    today: date = date(2026, 9, 1),
+    date_order: str | None = None,
+    *,
+    bulk: bool = False,
+    origin: str | None = None,
 ) -> FeedResult:
     feed = detect_and_parse(path, date_order)
     with session_scope() as session:
         run_id = start_feed_run(session, str(path), feed.kind)
     with session_scope() as session:
         result = apply_feed(
-            session, feed, run_id, load_school_configs(get_settings().schools_dir), today=today
+            session,
+            feed,
+            run_id,
+            load_school_configs(get_settings().schools_dir),
+            today=today,
+            bulk=bulk,
+            origin=origin,
         )
         finish_feed_run(session, result)
     with session_scope() as session:
@@ -65,3 +76,18 @@ def steps_of(student_source_id: str) -> dict[str, Any]:
     with session_scope() as session:
         rows = session.execute(query).all()
     return {(r.kind.value if not r.seq else f"{r.kind.value}#{r.seq}"): r for r in rows}
+
+
+def post_items(items: list[dict[str, Any]], today: date = date(2026, 9, 1)) -> FeedResult:
+    """What POST /enrollments stores (minus the events): a webhook delta, then its plans."""
+    from intake.records import ParsedFeed
+    from intake.webhook import parse_enrollment_items
+    from models.db import session_factory
+    from services.intake import receive_feed
+
+    records, rejections = parse_enrollment_items(items)
+    feed = ParsedFeed(kind="json", bulk=False, enrollments=records, rejections=rejections)
+    result = receive_feed(session_factory(), feed, source="webhook", today=today)
+    with session_scope() as session:
+        plan_enrollments(session, result.to_plan)
+    return result
