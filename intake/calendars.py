@@ -1,6 +1,7 @@
 """A school's calendar from the feed's academic sessions, whatever shape the school's year has.
 
-The planner needs four quarters (docs/ILP_RULES.md; each session shape in docs/ILP_CHOICES.md). Schools report in quarters, six-week
+The planner needs four quarters (docs/ILP_RULES.md; each shape in docs/ILP_CHOICES.md).
+Schools report in quarters, six-week
 periods, trimesters or semesters only; this module maps each shape to Q1..Q4 as the rules
 document it *(chosen)*:
 
