@@ -59,6 +59,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 SECRET_KEY = "pnMvpUahkDlXUKO-72vBAh6e4a1jKRu4uP14SNVfcNY"
 
 
+def acknowledge_link(step_id: int, staff_id: int, now: datetime) -> str:
+    """The path of a staff member's signed "acknowledge" link for one step."""
+    from notifications.tokens import sign_token
+
+    token = sign_token(
+        SECRET_KEY,
+        staff_id=staff_id,
+        action="acknowledge",
+        step_ids=(step_id,),
+        expires_at=now + timedelta(days=30),
+    )
+    return f"/a/{token}"
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ILP_", "PREFECT_API"))}
     env.update(extra)
@@ -244,7 +258,6 @@ def test_staff_actions_while_prefect_is_down(
 
     from config.settings import Settings
     from notifications.deliver import DeliveryResult
-    from notifications.tokens import sign_token
     from services.sweep import SweepConfig, run_sweep
     from web.app import create_app
 
@@ -266,15 +279,8 @@ def test_staff_actions_while_prefect_is_down(
         nonlocal slowest
         with TestClient(app, raise_server_exceptions=False) as client:
             for step_id, staff_id in mine:
-                token = sign_token(
-                    SECRET_KEY,
-                    staff_id=staff_id,
-                    action="acknowledge",
-                    step_ids=(step_id,),
-                    expires_at=now + timedelta(days=30),
-                )
                 started = time.monotonic()
-                response = client.post(f"/a/{token}")
+                response = client.post(acknowledge_link(step_id, staff_id, now))
                 with lock:
                     slowest = max(slowest, time.monotonic() - started)
                     if response.status_code != 200 or "Acknowledged" not in response.text:
@@ -438,11 +444,9 @@ def test_web_actions_sweep_and_import_at_once(env: Path, fault_row: FaultRow) ->
 
     from config.settings import Settings
     from notifications.deliver import DeliveryResult
-    from notifications.tokens import sign_token
     from services.sweep import SweepConfig, run_sweep
     from web.app import create_app
 
-    secret = SECRET_KEY
     init_db()
     url = get_settings().sqlalchemy_url
     import_in_process(url, SAMPLE)
@@ -459,7 +463,7 @@ def test_web_actions_sweep_and_import_at_once(env: Path, fault_row: FaultRow) ->
     )
     now = datetime(2026, 10, 20, 13, tzinfo=UTC)
     targets = open_steps(url, size(60, 300))
-    settings = Settings(database_url=url, secret_key=secret, dev_mode=False, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=url, secret_key=SECRET_KEY, dev_mode=False, _env_file=None)  # type: ignore[call-arg]
     app = create_app(settings, db_url=url, clock=lambda: now, emit=None)
     errors: list[str] = []
     acknowledged: list[int] = []
@@ -468,14 +472,7 @@ def test_web_actions_sweep_and_import_at_once(env: Path, fault_row: FaultRow) ->
     def act(mine: list[tuple[int, int]]) -> None:
         with TestClient(app, raise_server_exceptions=False) as client:
             for step_id, staff_id in mine:
-                token = sign_token(
-                    secret,
-                    staff_id=staff_id,
-                    action="acknowledge",
-                    step_ids=(step_id,),
-                    expires_at=now + timedelta(days=30),
-                )
-                response = client.post(f"/a/{token}")
+                response = client.post(acknowledge_link(step_id, staff_id, now))
                 with lock:
                     if response.status_code != 200 or "locked" in response.text.lower():
                         errors.append(f"web {response.status_code}")
