@@ -173,6 +173,7 @@ def verify_token(secret: str | bytes, token: str, *, now: datetime) -> TokenClai
         KeyError,
         TypeError,
         AttributeError,
+        OverflowError,
     ) as exc:
         raise TokenTampered("this link is not valid (unreadable token)") from exc
     if version != TOKEN_VERSION:
