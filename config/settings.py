@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     # Staff with no notify_url and no Apprise YAML tag get this target ({sink_port}, {staff_id}).
     default_notify_url: str = "json://127.0.0.1:{sink_port}/staff/{staff_id}"
 
+    # --- Parent copy of the EL ILP (services/parent_copy.py) ----------------------------------
+    # Apprise URL template the PDF is sent through, {email} = the guardian's address, e.g.
+    # "mailtos://user:pass@smtp.example.org?to={email}". Empty: the local sink's /guardian/{email}.
+    parent_copy_url: str = ""
+
+    @property
+    def parent_copy_target(self) -> str:
+        """The parent-copy Apprise URL template, with {email} still to fill in."""
+        return self.parent_copy_url or f"json://127.0.0.1:{self.sink_port}/guardian/{{email}}"
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

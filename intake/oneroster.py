@@ -452,7 +452,7 @@ def _read_users(
     staff = feed.staff
     reject = ctx.reject
     empty_roles: list[tuple[str, str]] = []
-    contacts: dict[str, tuple[str, str, str, str, list[str]]] = {}
+    contacts: dict[str, tuple[str, str, str, str, list[str], bool]] = {}
     contact_students: dict[str, list[str]] = {}  # contact -> students, from both sides
 
     for line, row in t.rows():
@@ -505,9 +505,12 @@ def _read_users(
         user_schools = tuple(o for o in user_orgs if o in schools)
         given, family = row[i_given].strip(), row[i_family].strip()
 
+        agents = split_multi(row[i_agents])
+        if agents:
+            feed.agents_named[sid] = tuple(dict.fromkeys(agents))
         if "student" in or_roles:
             seen.add(sid)
-            for agent in split_multi(row[i_agents]):
+            for agent in agents:
                 contact_students.setdefault(agent, []).append(sid)
             if deleted or not enabled:
                 feed.withdrawn_ids.add(sid)
@@ -576,8 +579,15 @@ def _read_users(
         if not staff_text and "administrator" in or_roles and user_schools:
             roles.append(Role.PRINCIPAL)
         if not roles and CONTACT_ROLES.intersection(or_roles):
-            contacts[sid] = (given, family, row[i_email].strip(), row[i_phone].strip(), or_roles)
-            for student in split_multi(row[i_agents]):
+            contacts[sid] = (
+                given,
+                family,
+                row[i_email].strip(),
+                row[i_phone].strip(),
+                or_roles,
+                deleted or not enabled,
+            )
+            for student in agents:
                 contact_students.setdefault(sid, []).append(student)
             continue
         if roles:
@@ -598,19 +608,19 @@ def _read_users(
 
 def _add_contacts(
     feed: ParsedFeed,
-    contacts: dict[str, tuple[str, str, str, str, list[str]]],
+    contacts: dict[str, tuple[str, str, str, str, list[str], bool]],
     students_of: dict[str, list[str]],
 ) -> None:
     """Guardians, parents and relatives (the learning coaches) as contacts of their students,
-    linked from either side's agentSourcedIds. There is no contacts table: they stay here."""
-    for sid, (given, family, email, phone, or_roles) in contacts.items():
+    linked from either side's agentSourcedIds (services/feed_store.py stores them)."""
+    for sid, (given, family, email, phone, or_roles, deleted) in contacts.items():
         relationship = next(r for r in or_roles if r in CONTACT_ROLES)
         linked = tuple(dict.fromkeys(s for s in students_of.get(sid, []) if s != sid))
-        feed.contacts.append(ContactRecord(sid, linked, given, family, email, phone, relationship))
-    if feed.contacts:
-        feed.notes["guardian, parent or relative kept as a contact (not stored)"] = len(
-            feed.contacts
+        feed.contacts.append(
+            ContactRecord(sid, linked, given, family, email, phone, relationship, deleted)
         )
+    if feed.contacts:
+        feed.notes["guardian, parent or relative read as a contact"] = len(feed.contacts)
 
 
 # A student's class enrollment: (class, school, begin, end, deleted, metadata start, line)

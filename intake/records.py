@@ -63,7 +63,8 @@ class StaffRecord:
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
     """A guardian, parent or relative (OneRoster role): a learning coach of `student_ids`,
-    linked by agentSourcedIds. Kept with the parsed feed; the store has no contacts table yet."""
+    linked by agentSourcedIds from either side. Stored as a contact of those students
+    (services/feed_store.py); `deleted` (status=tobedeleted or enabledUser=false) unlinks it."""
 
     source_id: str
     student_ids: tuple[str, ...]
@@ -72,6 +73,7 @@ class ContactRecord:
     email: str
     phone: str
     relationship: str  # guardian | parent | relative
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,9 @@ class ParsedFeed:
     #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
     #: missing header column). Such a file may have lost rows, so absence proves nothing.
     broken_files: dict[str, int] = field(default_factory=dict)
+    #: user sourcedId -> the agentSourcedIds its own users.csv row names (non-empty cells only):
+    #: a row naming its agents states that user's whole set of links, a blank cell states none
+    agents_named: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: what the parse decided on the feed's behalf, counted ("grade taken from the student's
     #: classes": 3); shown with the import's counts
     notes: dict[str, int] = field(default_factory=dict)
