@@ -75,6 +75,11 @@ def test_contacts_and_links_are_stored_from_either_side(ilp_env, tmp_path) -> No
         "r-2": ("Ola", "Mensah", "ola@home.example", "555-0200", True),
     }
     assert links() == {("s-1", "g-1", "guardian"), ("s-2", "r-2", "relative")}
+    from tasks.artifacts import changed_fields_markdown
+
+    artifact = changed_fields_markdown(result)  # the feed run artifact's counts
+    assert "#### Contacts (guardians, parents, relatives)" in artifact
+    assert "| new | 2 |" in artifact and "| links added | 2 |" in artifact
 
 
 def test_public_shape_12_set_links_parents_and_guardians(ilp_env) -> None:

@@ -151,3 +151,31 @@ def test_school_default_grade_from_its_school_file(school_files, tmp_path) -> No
     with get_engine().connect() as conn:
         grade = conn.execute(sa.text("SELECT grade FROM student WHERE source_id='usr-stu-5002'"))
         assert grade.scalar() == 0
+
+
+def test_a_schools_date_order_reads_its_slash_dates_and_the_command_line_wins(
+    school_files, tmp_path
+) -> None:
+    (school_files / "sch-A.toml").write_text('timezone = "America/Chicago"\ndate_order = "dmy"\n')
+    feed = tmp_path / "dmy-school"
+    shutil.copytree(FIXTURES / "clean-1.1", feed)
+    enrollments = (feed / "enrollments.csv").read_text()
+    (feed / "enrollments.csv").write_text(enrollments.replace("2026-10-20", "05/10/2026"))
+    by_school = import_path(feed)
+    assert by_school.rejected == 0
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 10, 18)  # 5 October, sch-A's way
+    told = import_path(feed, date_order="mdy")  # --date-order wins: 10 May, before the year
+    assert told.rejected == 0
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 8, 30)  # from the first day
+
+
+def test_a_date_order_other_than_mdy_or_dmy_is_a_config_error(tmp_path) -> None:
+    import pytest
+
+    from config.schools import SchoolConfigError, load_school_configs
+
+    (tmp_path / "sch-A.toml").write_text('[intake]\ndate_order = "ymd"\n')
+    with pytest.raises(SchoolConfigError, match="date_order must be one of"):
+        load_school_configs(tmp_path)
+    (tmp_path / "sch-A.toml").write_text('[intake]\ndate_order = "mdy"\n')
+    assert load_school_configs(tmp_path).date_orders() == {"sch-A": "mdy"}
