@@ -606,10 +606,28 @@ def _read_users(
                     email=row[i_email].strip(),
                     roles=tuple(roles),
                     enabled=enabled and not deleted,
+                    school_roles=_school_roles(ctx, roles_orgs, schools),
                 )
             )
     _add_contacts(feed, contacts, contact_students)
     return students, first.keys(), rejected
+
+
+def _school_roles(
+    ctx: _Ctx, roles_orgs: list[tuple[str, str]], schools: set[str]
+) -> tuple[tuple[str, tuple[Role, ...]], ...]:
+    """The ILP roles roles.csv gives at each school (a department's count as its school's);
+    roles at a district or with no org are left to the union."""
+    per: dict[str, list[Role]] = {}
+    for role, org in roles_orgs:
+        if role not in ILP_ROLES or not org:
+            continue
+        school, not_a_school = ctx.school_of(org, schools)
+        if not_a_school is None:
+            held = per.setdefault(school, [])
+            if ILP_ROLES[role] not in held:
+                held.append(ILP_ROLES[role])
+    return tuple((school, tuple(roles)) for school, roles in per.items())
 
 
 def _add_contacts(

@@ -58,6 +58,8 @@ class StaffRecord:
     email: str
     roles: tuple[Role, ...]
     enabled: bool = True  # False when enabledUser=false or status=tobedeleted
+    #: (school, its roles) when the feed gives roles per org (1.2 roles.csv); `roles` is the union
+    school_roles: tuple[tuple[str, tuple[Role, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

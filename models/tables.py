@@ -150,6 +150,9 @@ class Staff(SQLModel, table=True):
     family_name: str = Field(max_length=255)
     email: str | None = Field(default=None, index=True, max_length=320)
     roles: list[str] = Field(default_factory=list, sa_type=_json())  # Role values
+    # {school id: [Role values]} when the feed gives roles per school (1.2 roles.csv); access
+    # checks read a role named here at those schools only. `roles` stays the union.
+    school_roles: dict[str, list[str]] = Field(default_factory=dict, sa_type=_json())
     school_id: int | None = Field(default=None, foreign_key="school.id", index=True)  # NULL: RVP
     notify_url: str | None = None  # Apprise URL
     fallback_url: str | None = None

@@ -452,12 +452,30 @@ def _defined_staff(run: _Apply) -> list[StaffRecord]:
     return [s for s in run.feed.staff if s.email]
 
 
-def _staff_values(record: StaffRecord, row: Row, run: _Apply, school: int | None) -> dict[str, Any]:
+def _school_roles(record: StaffRecord, schools: dict[str, Row]) -> dict[str, list[str]]:
+    """{school id: roles} from the record's per-school roles, for schools on file."""
+    return {
+        str(schools[s].id): sorted(r.value for r in roles)
+        for s, roles in record.school_roles
+        if s in schools
+    }
+
+
+def _staff_values(
+    record: StaffRecord,
+    row: Row,
+    run: _Apply,
+    school: int | None,
+    schools: dict[str, Row] | None = None,
+) -> dict[str, Any]:
     """The carried, non-blank fields of one staff record that differ from the stored row."""
     values: dict[str, Any] = {}
     if record.email and record.email != row.email:
         values["email"] = record.email
     if run.oneroster:
+        per_school = _school_roles(record, schools or {})
+        if per_school != (row.school_roles or {}):
+            values["school_roles"] = per_school
         roles = sorted(r.value for r in record.roles)
         for key, value in (("given_name", record.given_name), ("family_name", record.family_name)):
             if value and value != getattr(row, key):
@@ -495,9 +513,9 @@ def _upsert_staff(
         school = next((schools[i].id for i in record.school_ids if i in schools), None)
         row = existing.get(record.source_id)
         if row is None:
-            inserts.append(_new_staff(record, school, run.now))
+            inserts.append(_new_staff(record, school, run.now, _school_roles(record, schools)))
             continue
-        values = _staff_values(record, row, run, school)
+        values = _staff_values(record, row, run, school, schools)
         if values:
             run.result.fields.update(f"staff.{k}" for k in values)
             session.execute(
@@ -511,7 +529,12 @@ def _upsert_staff(
     return {k: v.id for k, v in _ids_by_source(session, t, wanted, columns=("id",)).items()}
 
 
-def _new_staff(record: StaffRecord, school: int | None, now: datetime) -> dict[str, Any]:
+def _new_staff(
+    record: StaffRecord,
+    school: int | None,
+    now: datetime,
+    school_roles: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     named = record.given_name or record.family_name
     return {
         "source_id": record.source_id,
@@ -519,6 +542,7 @@ def _new_staff(record: StaffRecord, school: int | None, now: datetime) -> dict[s
         "family_name": record.family_name if named else record.source_id,
         "email": record.email or None,
         "roles": sorted(r.value for r in record.roles),
+        "school_roles": school_roles or {},
         "school_id": school,
         "active": record.enabled,
         "created_at": now,

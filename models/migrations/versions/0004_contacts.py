@@ -1,4 +1,5 @@
-"""contacts (guardians, parents, relatives) and their students; parent copies sent after commit
+"""contacts (guardians, parents, relatives) and their students; parent copies sent after
+commit; staff roles per school
 
 Revision ID: 0004_contacts
 Revises: 0003
@@ -58,6 +59,10 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_student_contact_student_id"), ["student_id"], unique=False
         )
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("school_roles", sa.JSON(), nullable=False, server_default="{}")
+        )
     with op.batch_alter_table("parent_copy", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("send_status", sa.String(length=16), nullable=True)
@@ -75,6 +80,8 @@ def downgrade() -> None:
         batch_op.drop_column("send_error")
         batch_op.drop_column("sent_at")
         batch_op.drop_column("send_status")
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.drop_column("school_roles")
     with op.batch_alter_table("student_contact", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_student_contact_student_id"))
         batch_op.drop_index(batch_op.f("ix_student_contact_contact_id"))

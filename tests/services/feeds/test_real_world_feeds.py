@@ -179,3 +179,38 @@ def test_a_date_order_other_than_mdy_or_dmy_is_a_config_error(tmp_path) -> None:
         load_school_configs(tmp_path)
     (tmp_path / "sch-A.toml").write_text('[intake]\ndate_order = "mdy"\n')
     assert load_school_configs(tmp_path).date_orders() == {"sch-A": "mdy"}
+
+
+def test_roles_per_school_from_a_12_roles_file(ilp_env, tmp_path) -> None:
+    """usr-adm-200 is siteAdministrator at the middle school and teaches at the elementary one:
+    stored per school, and the access rule reads them so."""
+    from sqlmodel import select
+
+    from models.db import session_scope
+    from models.tables import School, Staff
+    from services.actions import staff_member
+
+    feed = tmp_path / "roles"
+    shutil.copytree(FIXTURES / "trimesters-1.2", feed)
+    roles = (feed / "roles.csv").read_text()
+    roles = roles.replace(
+        "usr-adm-200,secondary,teacher,2026-08-12,,org-lvms,",
+        "usr-adm-200,secondary,teacher,2026-08-12,,org-lves,",
+    )
+    (feed / "roles.csv").write_text(roles)
+    result = import_path(feed, today=date(2026, 9, 1))
+    assert result.new == 4
+    with session_scope() as session:
+        ids = {s.source_id: s.id for s in session.exec(select(School))}
+        staff = session.exec(select(Staff).where(Staff.source_id == "usr-adm-200")).one()
+        assert sorted(staff.roles) == ["principal", "teacher"]  # the union, as before
+        assert staff.school_roles == {
+            str(ids["org-lvms"]): ["principal"],
+            str(ids["org-lves"]): ["teacher"],
+        }
+        member = staff_member(staff)
+        assert member.holds_at("principal", ids["org-lvms"])
+        assert not member.holds_at("principal", ids["org-lves"])
+        assert member.holds_at("teacher", ids["org-lves"])
+    again = import_path(feed, today=date(2026, 9, 1))
+    assert "staff.school_roles" not in again.fields
