@@ -310,10 +310,17 @@ class _Directory:
             t.c.notify_url,
             t.c.fallback_url,
             t.c.email,
+            t.c.school_roles,
         )
+        # Staff whose 1.2 roles.csv gives roles per school are indexed under each of those
+        # schools, so a principal of a second school is on that school's ladder too.
         query = sa.select(*cols).where(
             t.c.active.is_(True),
-            sa.or_(t.c.school_id.in_(sorted(school_ids)), t.c.school_id.is_(None)),
+            sa.or_(
+                t.c.school_id.in_(sorted(school_ids)),
+                t.c.school_id.is_(None),
+                sa.cast(t.c.school_roles, sa.String) != "{}",
+            ),
         )
         self._add(session.execute(query.order_by(t.c.id)))
         missing = sorted(owner_ids - set(self.by_id))
@@ -336,8 +343,15 @@ class _Directory:
                 row.fallback_url,
                 row.email,
             )
-            if index:
-                for role in roles:
+            if not index:
+                continue
+            per_school = row.school_roles or {}
+            for school, school_roles in per_school.items():
+                for role in school_roles:
+                    self.by_school_role[(int(school), role)].append(row.id)
+            placed = {role for school_roles in per_school.values() for role in school_roles}
+            for role in roles:
+                if role not in placed:
                     self.by_school_role[(row.school_id, role)].append(row.id)
 
     def is_active(self, staff_id: int) -> bool:

@@ -212,5 +212,13 @@ def test_roles_per_school_from_a_12_roles_file(ilp_env, tmp_path) -> None:
         assert member.holds_at("principal", ids["org-lvms"])
         assert not member.holds_at("principal", ids["org-lves"])
         assert member.holds_at("teacher", ids["org-lves"])
+        # The sweep's ladder reads the same: principal rungs of the middle school reach them,
+        # the elementary school's do not.
+        from services.sweep import _Directory
+
+        directory = _Directory(session, {ids["org-lvms"], ids["org-lves"]}, set(), set())
+        assert staff.id in directory.at_school(ids["org-lvms"], "principal")
+        assert staff.id not in directory.at_school(ids["org-lves"], "principal")
+        assert staff.id in directory.at_school(ids["org-lves"], "teacher")
     again = import_path(feed, today=date(2026, 9, 1))
     assert "staff.school_roles" not in again.fields
