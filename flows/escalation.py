@@ -27,6 +27,7 @@ from tasks.notify import (
     publish_sweep_artifacts,
     record_due_escalations,
     send_digest,
+    send_pending_parent_copies,
 )
 
 
@@ -71,6 +72,7 @@ def escalation_sweep(now: datetime | None = None) -> dict[str, Any] | State:
         advance=mark_and_advance,
     )
     apply_dated_changes(now)  # withdrawals and start dates due today first, then their plans
+    send_pending_parent_copies(now)  # a copy committed as "to send" is never left unsent
     report = sweep(now, phases)
     publish_sweep_artifacts(report)
     compliance = publish_compliance_artifact(now, return_state=True)

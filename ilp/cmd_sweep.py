@@ -35,9 +35,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             summary["message"] = state.message
     else:
         from models.db import session_factory
+        from services.parent_copy import send_pending
         from services.sweep import run_sweep
 
         report = run_sweep(session_factory(), now)
+        send_pending(now)
         summary = report.summary()
         failed = bool(report.failed)
         for outcome in report.failed:

@@ -16,7 +16,8 @@ Sending happens after the step's transaction commits (`hand_over_and_send`): the
 records the copy as "to_send"; only a committed copy is sent, then marked "sent" or "failed"
 with an audit event of its own. A failed send never undoes the step (print it instead, or send
 again); a rolled-back transaction never sends. `send_pending` sends copies left "to_send" by a
-process that stopped between the commit and the send.
+process that stopped between the commit and the send; every sweep runs it (the escalation flow
+and `ilp sweep`).
 """
 
 from __future__ import annotations

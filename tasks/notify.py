@@ -167,3 +167,12 @@ def publish_compliance_artifact(now: datetime) -> dict[str, Any]:
         description="ILP compliance: on time, late, overdue, missed, open",
     )
     return report.total.as_dict()
+
+
+@task(name="send-pending-parent-copies", retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def send_pending_parent_copies(now: datetime) -> int:
+    """Parent copies committed as "to send" whose e-mail never went (the process stopped
+    between the commit and the send): each is sent once now. Returns how many were tried."""
+    from services.parent_copy import send_pending
+
+    return len(send_pending(now))

@@ -205,3 +205,34 @@ def test_the_url_template_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ILP_PARENT_COPY_URL")
     default = Settings(sink_port=9999, _env_file=None)  # type: ignore[call-arg]
     assert default.parent_copy_target == "json://127.0.0.1:9999/guardian/{email}"
+
+
+def test_the_sweep_sends_a_copy_left_unsent(world: World, tmp_path: Path) -> None:
+    """A copy committed as "to send" by a process that then stopped goes out with the next
+    `ilp sweep`, once."""
+    import os
+    import subprocess
+    import sys
+
+    step_id = _copy_step(world)
+    actor = owner_actor(world, step_id, LATER)
+    with session_scope(world.url) as s:
+        hand_over(s, step_id, actor, {"how": "send", "email": "guardian@example.org"})
+    with SinkServer(tmp_path).start() as sink:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ILP_", "PREFECT_API"))}
+        env |= {
+            "ILP_DATABASE_URL": world.url,
+            "ILP_DATA_DIR": str(tmp_path),
+            "ILP_PARENT_COPY_URL": _sink_url(sink),
+            "ILP_SINK_PORT": str(sink.port),  # the sweep's digests land here too
+        }
+        sweep = [str(Path(sys.executable).with_name("ilp")), "sweep", "--direct", "--quiet"]
+        for _ in range(2):
+            done = subprocess.run(
+                [*sweep, "--now", LATER.isoformat()], env=env, capture_output=True, text=True
+            )
+            assert done.returncode in (0, 1), done.stderr
+        guardian = sink.messages(path="/guardian/guardian@example.org")
+        assert len(guardian) == 1, sink.messages()[:3]
+    with session_scope(world.url) as s:
+        assert s.exec(select(ParentCopy)).one().send_status == "sent"
