@@ -34,6 +34,8 @@ EXPECTED_TABLES = {
     "export_cursor",
     "el_ilp_version",
     "parent_copy",
+    # issue 17: school years
+    "school_year",
 }
 
 EXPECTED_INDEXES = {
@@ -44,6 +46,7 @@ EXPECTED_INDEXES = {
         "ix_enrollment_school_id",
         "ix_enrollment_feed_run_id",
         "ix_enrollment_pending_on",
+        "ix_enrollment_school_year",
     },
     "assignment": {"ix_assignment_student_role"},
     "delivery": {"ix_delivery_recipient_staff_id", "ix_delivery_status_created_at"},
@@ -66,6 +69,7 @@ EXPECTED_UNIQUES = {
     "delivery": {("idempotency_key",)},
     "export_cursor": {("target",)},
     "el_ilp_version": {("student_id", "version")},
+    "school_year": {("school_id", "label")},
 }
 
 
