@@ -226,6 +226,7 @@ def apply_feed(
     records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
     records = _skip_first_sight_departures(session, records, result)
     records = _grades_left_to_the_school(records, configs, result)
+    records = _drop_closed_years(session, run, records, schools)
     records, routed = _check_references(run, records, staff_ids)
     student_ids = _upsert_students(session, run, records)
     routed_ids = _coordinator_routes(session, routed, schools, student_ids)
@@ -896,8 +897,6 @@ def _upsert_enrollments(
         row = next((x for x in rows if x.school_year == year.label), None) if year else None
         if year is None and rows:
             row = rows[-1]
-        if _closed(r, year, row, run):
-            continue
         previous = next(
             (x for x in reversed(rows) if x.school_year < (year.label if year else "")), None
         )
@@ -930,21 +929,28 @@ def _year_of(
     return school_years.find(years, year_label(school.calendar))
 
 
-def _closed(
-    r: StudentEnrollmentRecord, year: school_years.Year | None, row: Row, run: _Apply
-) -> bool:
-    """A rolled-over year is the record of that year: a late feed row for it changes nothing."""
-    if year is None or not year.closed:
-        return False
-    run.result.rejections.append(
-        Rejection(
-            r.source_file,
-            r.source_line,
-            "beginDate",
-            f"school year {year.label} is closed (rolled over); its record is not changed",
+def _drop_closed_years(
+    session: Session, run: _Apply, records: list[StudentEnrollmentRecord], schools: dict[str, Row]
+) -> list[StudentEnrollmentRecord]:
+    """A rolled-over year is the record of that year: a late feed row for it changes nothing
+    (not the student, not the enrollment); it is rejected, saying why."""
+    years = school_years.school_years(session, {s.id for s in schools.values()})
+    kept = []
+    for r in records:
+        school = schools[r.school_source_id]
+        year = _year_of(r, school, years.get(school.id, []))
+        if year is None or not year.closed:
+            kept.append(r)
+            continue
+        run.result.rejections.append(
+            Rejection(
+                r.source_file,
+                r.source_line,
+                "beginDate",
+                f"school year {year.label} is closed (rolled over); its record is not changed",
+            )
         )
-    )
-    return True
+    return kept
 
 
 def _new_enrollment(
