@@ -226,6 +226,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"{result.failed} failed; staff actions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(result.actions.items()))
     )
+    for done in result.rollovers:
+        for school in done["schools"]:
+            print(
+                f"rollover {done['day']} {school['school']}: {school['from_year']} -> "
+                f"{school['to_year']}, {school['returning']} returning students planned, "
+                f"{school['closed_missed']} open steps closed as missed, "
+                f"{school['graduated']} graduated, {school['left']} left"
+            )
+    if result.years:
+        print("compliance by school year (required steps, as of the last day):")
+        _print_rows(
+            ["school year", *(b.replace("_", " ") for b in BUCKETS), "total"],
+            [
+                [year, *(str(c[b]) for b in BUCKETS), str(c["total"])]
+                for year, c in result.years.items()
+            ],
+        )
     print(f"time: {result.seconds:.1f} s ({result.year_seconds:.1f} s for the day-by-day run)")
     print(f"chart: {result.chart_html}" + (f" and {result.chart_png}" if result.chart_png else ""))
     print(f"database: {result.db_url}")
