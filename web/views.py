@@ -26,6 +26,7 @@ from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
 from services.actions import StepContext, attempts_for, closed_reason, failed_attempts
+from services.carry_over import CarryOver, carry_over
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -78,6 +79,7 @@ class StepView:
     confirm: bool = False
     guide: tuple[str, ...] = ()  # the school's welcome call guide (lifecycle.templates)
     method_labels: dict[str, str] = field(default_factory=lambda: dict(METHOD_LABELS))
+    carry_over: CarryOver | None = None  # a returning student's last year (welcome call/note)
 
     @property
     def complete_button(self) -> str:
@@ -146,6 +148,7 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         ]
     if kind in (StepKind.WELCOME_CALL, StepKind.WELCOME_NOTE):
         view.failed_attempts = failed_attempts(session, enrollment.id or 0)
+        view.carry_over = carry_over(session, enrollment)
     return view
 
 
