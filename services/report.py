@@ -139,6 +139,7 @@ class EscalatedStep:
     owner_flag: str | None  # FLAG_NO_OWNER, FLAG_INACTIVE or None
     overdue_school_days: int
     escalated_school_days: int | None  # None: not yet at the first overdue rung
+    student_id: int = 0  # internal id (already in student_ref): the student page's link
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"due": self.due.isoformat()}
@@ -471,6 +472,7 @@ def escalation_figures(
                 owner_flag=row.flag,
                 overdue_school_days=school_days_overdue(calendar, row.due, today),
                 escalated_school_days=escalated_school_days(row.due, today, calendar, policy),
+                student_id=row.student_id,
             )
         )
     listed.sort(key=lambda x: (-(x.escalated_school_days or -1), x.due, x.step_id))

@@ -80,6 +80,7 @@ class StepView:
     guide: tuple[str, ...] = ()  # the school's welcome call guide (lifecycle.templates)
     method_labels: dict[str, str] = field(default_factory=lambda: dict(METHOD_LABELS))
     carry_over: CarryOver | None = None  # a returning student's last year (welcome call/note)
+    student_id: int = 0  # for the link to the student's page (web/student.py)
 
     @property
     def complete_button(self) -> str:
@@ -134,6 +135,7 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         min_attempts=policy.welcome_call_min_attempts,
         confirm=kind in CONFIRM_KINDS,
     )
+    view.student_id = int(ctx.student.id or 0)
     if kind is StepKind.WELCOME_CALL:
         view.guide = school_templates(ctx.school.policy).welcome_call_guide
     if kind is StepKind.WELCOME_CALL:
