@@ -53,6 +53,10 @@ from models.tables import (
 )
 from services import school_years
 from services.school_years import year_label
+from services.transfers import apply_transfers
+
+# Enrollments whose record is closed (a year rolled over, a transfer): feeds leave them be.
+FROZEN = (EnrollmentStatus.ENDED.value, EnrollmentStatus.TRANSFERRED.value)
 
 CHUNK = 900  # stays under SQLite's bound-parameter limit
 Row = Any  # a SQLAlchemy result row
@@ -74,6 +78,8 @@ class FeedResult:
     warnings: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
+    #: enrollments closed because the student moved to another school of the district
+    transferred_ids: list[int] = field(default_factory=list)
     #: unchanged rows never planned (an import killed between storing and planning)
     unplanned_ids: list[int] = field(default_factory=list)
     #: stored values this feed changed, per "table.column" (new rows not counted)
@@ -232,6 +238,7 @@ def apply_feed(
     routed_ids = _coordinator_routes(session, routed, schools, student_ids)
     moved = _replace_assignments(session, run, records, student_ids, staff_ids, routed_ids)
     _upsert_enrollments(session, run, records, schools, student_ids)
+    result.transferred_ids = apply_transfers(session, result.created_ids, run.now)
     listed = {r.student_source_id for r in records}
     gone = feed.withdrawn_ids - listed  # marked gone, with no usable row of their own
     if run.bulk:
@@ -897,6 +904,9 @@ def _upsert_enrollments(
         row = next((x for x in rows if x.school_year == year.label), None) if year else None
         if year is None and rows:
             row = rows[-1]
+        if row is not None and row.status in FROZEN:  # ended or transferred: a closed record
+            run.result.unchanged += 1
+            continue
         previous = next(
             (x for x in reversed(rows) if x.school_year < (year.label if year else "")), None
         )
