@@ -756,7 +756,15 @@ def _roll_over(district: _District, day: date, result: SimulationResult) -> None
     with session_scope(district.url) as session:
         done = rollover(session, None, now=now, configs=load_school_configs(district.schools_dir))
     if done.changed:
-        result.rollovers.append({"day": day.isoformat(), **summary(done)})
+        closed = {s.from_year for s in done.schools}
+        at_rollover = {
+            year: counts
+            for year, counts in year_compliance(district.url, now).items()
+            if year in closed
+        }
+        result.rollovers.append(
+            {"day": day.isoformat(), **summary(done), "closed_years": at_rollover}
+        )
         district.schools.update(load_schools(district.url))
 
 
