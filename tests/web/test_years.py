@@ -218,3 +218,10 @@ def test_the_report_links_each_listed_student_to_their_page(
     ids = re.findall(rf'href="/student/{re.escape(token)}\?id=(\d+)"', text)
     assert ids, "the escalated steps' students link to their page"
     assert client.get(f"/student/{token}?id={ids[0]}").status_code == 200
+
+
+def test_student_page_tokens_stay_out_of_logs_and_count_as_failed_attempts() -> None:
+    from web.security import TOKEN_PATHS, redact
+
+    assert redact("GET /student/abcdefghijklmnopqrstu?id=3") == "GET /student/<token>?id=3"
+    assert "/student/" in TOKEN_PATHS
