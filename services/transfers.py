@@ -1,7 +1,9 @@
 """A move to another school of the district in the middle of a year.
 
-When a feed enrolls a student at a school while the student has an active enrollment of the
-same school year at another school, the student transferred on the new start date: the old
+When a feed enrolls a student at a school while the student has an enrollment of the same
+school year at another school that is active (or ended at most two weeks before the new start:
+a OneRoster feed ends the old school's enrollments as it adds the new ones), the student
+transferred on the new start date: the old
 enrollment ends as ``transferred`` and its open steps close as ``transferred`` (not missed: the
 compliance report does not count them against the old school). Completed steps, notes and
 attempts stay where they are, so the history is kept; the new school's steps are planned from
@@ -11,7 +13,7 @@ the transfer date by the planner, as for any new enrollment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -20,6 +22,9 @@ from lifecycle.types import StepStatus
 from models.tables import AuditEvent, Enrollment, EnrollmentStatus, School, Step
 
 TRANSFERRED = "step.transferred"  # the audit action of a step closed by a transfer
+# A withdrawal from the old school at most this many days before the new start (the same feed
+# usually ends the old enrollments and adds the new ones) is part of the move, not a leaving.
+TRANSFER_GAP_DAYS = 14
 
 
 def apply_transfers(session: Session, created_ids: Sequence[int], now: datetime) -> list[int]:
@@ -41,8 +46,11 @@ def apply_transfers(session: Session, created_ids: Sequence[int], now: datetime)
                 e.c.student_id == new.student_id,
                 e.c.school_year == new.school_year,
                 e.c.school_id != new.school_id,
-                e.c.status == EnrollmentStatus.ACTIVE.value,
-                e.c.withdrawn_on.is_(None),
+                e.c.status.in_([EnrollmentStatus.ACTIVE.value, EnrollmentStatus.WITHDRAWN.value]),
+                sa.or_(
+                    e.c.withdrawn_on.is_(None),
+                    e.c.withdrawn_on >= new.start_date - timedelta(days=TRANSFER_GAP_DAYS),
+                ),
                 e.c.start_date < new.start_date,
             )
             .order_by(e.c.id)

@@ -70,3 +70,42 @@ def test_a_transfer_keeps_history_and_closes_the_old_schools_steps_as_transferre
     roll()
     last = enrollments("s-1")[-1]
     assert (last.school_year, last.school_id, last.grade) == ("2027-2028", new.school_id, 8)
+
+
+def test_a_move_the_feed_states_as_a_withdrawal_plus_a_new_school_is_a_transfer(
+    school_files: Path, ilp_env: Path
+) -> None:
+    add_schools(school_files, "sch-a", "sch-b")
+    feed(ilp_env, "start", [f"s-2,sch-a,Hal,Jo,4,2026-08-17,false,,{T1},"])
+    # One feed ends the old school's enrollment on Friday and starts the new one on Monday.
+    moved = feed(
+        ilp_env,
+        "move",
+        [
+            f"s-2,sch-a,Hal,Jo,4,2026-08-17,,,{T1},2027-01-22",
+            f"s-2,sch-b,Hal,Jo,4,2027-01-25,,,{T2},",
+        ],
+        today=date(2027, 1, 22),
+    )
+    assert len(moved.transferred_ids) == 1
+    old = enrollments("s-2")[0]
+    assert old.status == EnrollmentStatus.TRANSFERRED
+    assert _school_report("sch-a")["missed"] == 0  # not counted against the old school
+
+
+def test_a_student_who_left_months_before_enrolling_elsewhere_did_not_transfer(
+    school_files: Path, ilp_env: Path
+) -> None:
+    add_schools(school_files, "sch-a", "sch-b")
+    feed(
+        ilp_env,
+        "start",
+        [f"s-3,sch-a,Ivy,Ko,4,2026-08-17,false,,{T1},2026-10-01"],
+        today=date(2026, 10, 2),
+    )
+    later = feed(
+        ilp_env, "later", [f"s-3,sch-b,Ivy,Ko,4,2027-01-25,,,{T2},"], today=date(2027, 1, 22)
+    )
+    assert later.transferred_ids == []
+    assert enrollments("s-3")[0].status == EnrollmentStatus.WITHDRAWN
+    assert _school_report("sch-a")["missed"] > 0  # overdue at withdrawal: missed, as before
