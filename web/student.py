@@ -63,7 +63,7 @@ def student_page(request: Request, token: str, id: int | None = None) -> Respons
             session.rollback()
         assert history is not None
         return views.render(
-            "student.html.j2",
+            "student_page.html.j2",
             title=f"ILP: {history.initials}",
             history=history,
             root=page_root(request),
