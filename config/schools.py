@@ -42,6 +42,9 @@ class SchoolConfig:
     # How the school's feed rows write slash dates ("mdy" or "dmy"; `date_order`, top level or
     # under [intake]); the CLI's --date-order wins. None: an ambiguous slash date is a row error.
     date_order: str | None = None
+    # Every school year this file configures, [calendar] first, then each [[years]] table (its
+    # own calendar; the time zone defaults to [calendar]'s), in date order.
+    years: tuple[dict[str, Any], ...] = ()
 
 
 UNKNOWN_STAFF_POLICIES = ("reject", "coordinator")
@@ -67,9 +70,25 @@ def _read(path: Path) -> SchoolConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SchoolConfigError(f"{path}: not valid TOML: {exc}") from None
     calendar = data.get("calendar")
+    years: list[dict[str, Any]] = []
     try:
         if calendar is not None:
             calendar = calendar_to_mapping(calendar_from_mapping(calendar))
+            years.append(calendar)
+        for number, year in enumerate(data.get("years") or [], start=1):
+            zone = (calendar or {}).get("timezone") or data.get("timezone")
+            merged = {"timezone": zone, **year} if zone else dict(year)
+            try:
+                years.append(calendar_to_mapping(calendar_from_mapping(merged)))
+            except ValueError as exc:
+                raise ValueError(f"[[years]] #{number}: {exc}") from None
+        years.sort(key=lambda y: str(y["year_start"]))
+        for before, after in zip(years, years[1:], strict=False):
+            if str(after["year_start"]) <= str(before["year_end"]):
+                raise ValueError(
+                    f"school years overlap: {before['year_start']}..{before['year_end']} and "
+                    f"{after['year_start']}..{after['year_end']}"
+                )
         policy = data.get("policy") or {}
         policy_from_mapping(policy)  # validate now, not at the first sweep
         templates_from_mapping(policy)
@@ -100,6 +119,7 @@ def _read(path: Path) -> SchoolConfig:
         timezone=(calendar or {}).get("timezone") or data.get("timezone"),
         unknown_staff=unknown_staff,
         date_order=date_order,
+        years=tuple(years),
     )
 
 

@@ -35,6 +35,8 @@ SWEEP_DEPLOYMENT = "escalation-sweep"
 RECONCILE_DEPLOYMENT = "reconcile"
 EXPORT_NOTES_DEPLOYMENT = "export-notes"
 EXPORT_NOTES_CRON = "0 11 * * *"  # daily, before the school day in US time zones (UTC)
+YEAR_ROLLOVER_DEPLOYMENT = "year-rollover"
+ROLLOVER_AT = "T060000"  # local time on the day after a year's last instructional day
 
 # Where the product flows live: (module, attribute). Imported only when serving.
 PRODUCT_FLOWS = {
@@ -44,7 +46,10 @@ PRODUCT_FLOWS = {
     "reconcile": ("flows.reconcile", "reconcile"),
 }
 # Served when its module has it (a test double with only the four flows serves those four).
-OPTIONAL_FLOWS = {"export_notes": ("flows.export", "export_notes")}
+OPTIONAL_FLOWS = {
+    "export_notes": ("flows.export", "export_notes"),
+    "year_rollover": ("flows.rollover", "year_rollover"),
+}
 
 DEFAULT_SWEEP_INTERVAL = timedelta(minutes=15)
 DEFAULT_RECONCILE_INTERVAL = timedelta(minutes=5)
@@ -58,6 +63,7 @@ class FlowSet:
     escalation_sweep: Flow[..., Any]
     reconcile: Flow[..., Any]
     export_notes: Flow[..., Any] | None = None
+    year_rollover: Flow[..., Any] | None = None
 
 
 def load_flows(module: str | None = None) -> FlowSet:
@@ -152,8 +158,50 @@ def build_deployments(
                 description="Write the day's completed notes for the SIS (TotalView School)",
             )
         )
+    if flows.year_rollover is not None:
+        deployments.append(
+            flows.year_rollover.to_deployment(
+                name=YEAR_ROLLOVER_DEPLOYMENT,
+                schedules=rollover_schedules(),
+                concurrency_limit=one_at_a_time,
+                entrypoint_type=module_path,
+                tags=tags,
+                description="Close a finished school year and start the next one",
+            )
+        )
     # to_deployment is sync/async dual-dispatch; called from sync code it returns the object.
     return cast("list[RunnerDeployment]", deployments)
+
+
+def rollover_dates() -> list[tuple[str, str]]:
+    """(day, time zone) of every configured year boundary: the day after each school year's
+    last instructional day, in the schools' files (default.toml and each school's)."""
+    from datetime import date
+
+    from config.schools import load_school_configs
+    from config.settings import get_settings
+
+    configs = load_school_configs(get_settings().schools_dir)
+    found: set[tuple[str, str]] = set()
+    for config in (configs.default, *configs.by_school.values()):
+        for year in config.years[:-1]:  # the last year has no next one to roll into
+            day = date.fromisoformat(str(year["year_end"])) + timedelta(days=1)
+            found.add((day.isoformat(), str(year["timezone"])))
+    return sorted(found)
+
+
+def rollover_schedules() -> list[Any]:
+    """One single-shot schedule per year boundary (an RRULE with COUNT=1): the run rolls over
+    every school whose year is over, so schools sharing a day share a run."""
+    from prefect.schedules import RRule
+
+    return [
+        RRule(
+            f"DTSTART:{day.replace('-', '')}{ROLLOVER_AT}\nRRULE:FREQ=DAILY;COUNT=1",
+            timezone=zone,
+        )
+        for day, zone in rollover_dates()
+    ]
 
 
 def serve_all(

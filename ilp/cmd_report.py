@@ -101,6 +101,12 @@ def _print_table(title: str, rows: list[Row], total: Counts | None) -> None:
     Console(width=max(100, min(200, 40 + 12 * len(HEADERS)))).print(out)
 
 
+def _year(text: str | None) -> str | None:
+    from services.school_years import normalize_label
+
+    return normalize_label(text) if text else None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """ILP compliance: on time, late, overdue, missed, open, by school / teacher / step"""
     from config.settings import get_settings
@@ -130,7 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     with session_scope(url) as session:
         try:
-            report = compliance_report(session, now, school=args.school)
+            report = compliance_report(session, now, school=args.school, year=_year(args.year))
         except LookupError as exc:
             raise ValueError(str(exc)) from None
     if args.json:
@@ -145,8 +151,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     days = ", ".join(sorted({d.isoformat() for d in report.today.values()})) or "-"
     t = report.total
+    year = _year(args.year)
     print(
-        f"ILP compliance as of {days} ({report.school or 'all schools'}): {t.total} required "
+        f"ILP compliance as of {days} ({report.school or 'all schools'}"
+        f"{', school year ' + year if year else ''}): {t.total} required "
         f"steps, {t.on_time} on time, {t.late} late, {t.overdue} overdue, {t.missed} missed, "
         f"{t.open} open"
     )
@@ -171,6 +179,7 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
         "--by", choices=["school", "teacher", "step"], help="one breakdown (default: school, step)"
     )
     parser.add_argument("--school", help="limit to one school (source id)")
+    parser.add_argument("--year", help="limit to one school year, e.g. 2026-2027")
     parser.add_argument(
         "--link",
         metavar="STAFF_ID",
@@ -217,6 +226,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"{result.failed} failed; staff actions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(result.actions.items()))
     )
+    for done in result.rollovers:
+        for school in done["schools"]:
+            print(
+                f"rollover {done['day']} {school['school']}: {school['from_year']} -> "
+                f"{school['to_year']}, {school['returning']} returning students planned, "
+                f"{school['closed_missed']} open steps closed as missed, "
+                f"{school['graduated']} graduated, {school['left']} left"
+            )
+    if result.years:
+        print("compliance by school year (required steps, as of the last day):")
+        _print_rows(
+            ["school year", *(b.replace("_", " ") for b in BUCKETS), "total"],
+            [
+                [year, *(str(c[b]) for b in BUCKETS), str(c["total"])]
+                for year, c in result.years.items()
+            ],
+        )
     print(f"time: {result.seconds:.1f} s ({result.year_seconds:.1f} s for the day-by-day run)")
     print(f"chart: {result.chart_html}" + (f" and {result.chart_png}" if result.chart_png else ""))
     print(f"database: {result.db_url}")

@@ -20,6 +20,7 @@ MODULES = (
     "ilp.cmd_stack",
     "ilp.cmd_report",
     "ilp.cmd_export",
+    "ilp.cmd_years",
 )
 
 

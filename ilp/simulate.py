@@ -15,6 +15,10 @@ What happens (no Prefect, nothing sleeps; `now` is an argument everywhere):
      snooze a reminder until its due date) and then work through their open steps at 10:00
      local through ``services.actions`` (``complete`` with the step's real form,
      ``log_contact_attempt`` for welcome calls), exactly as the web app would.
+   - on the day after a school's last instructional day, when its file configures a next
+     year, the year rollover (``services.rollover``) runs as the ``year-rollover`` deployment
+     would: the old year's open steps close, returning students are planned on the new
+     year's calendar, and the days go on in the new year;
 3. At the end of every week (Sunday 23:59 local) the compliance report
    (``services.report.compliance_report``) is taken: the timeline. The chart is written as an SVG
    inside a self-contained HTML page (``timeline.html``) and, when Chromium is installed, as a
@@ -164,6 +168,9 @@ class SimulationResult:
     chart_html: Path | None = None
     chart_png: Path | None = None
     timeline_csv: Path | None = None
+    rollovers: list[dict[str, Any]] = field(default_factory=list)  # tasks.rollover.summary
+    # each school year's compliance at the end of the run: {year: {bucket: count}}
+    years: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +192,8 @@ class SimulationResult:
             "chart_png": str(self.chart_png) if self.chart_png else None,
             "timeline_csv": str(self.timeline_csv) if self.timeline_csv else None,
             "weeks": [w.as_dict() for w in self.weeks],
+            "rollovers": self.rollovers,
+            "years": self.years,
         }
 
 
@@ -610,6 +619,7 @@ def simulate(
         year_started = time.perf_counter()
         _run_year(district, result, sender, sweep_config, on_week)
         result.year_seconds = time.perf_counter() - year_started
+        result.years = year_compliance(url, datetime.combine(config.end, dtime(23), tzinfo=UTC))
         if base is not None:
             result.sink_messages = int(sink_state(base)["count"]) - before
     get_engine(url).dispose()  # close the simulation database's connections (other engines stay)
@@ -708,6 +718,8 @@ def _run_year(
             else None
         )
         for day in district.days:
+            if any(day > sc.calendar.year_end for sc in schools.values()):
+                _roll_over(district, day, result)
             if day in district.leaving:
                 result.actions["withdrawn"] += withdraw(
                     url, district.leaving[day], day, district.schools_dir
@@ -728,6 +740,47 @@ def _run_year(
                     description=f"{day:%a %d %b %Y}",
                     info=f"{result.digests} digests · {sum(result.actions.values())} actions",
                 )
+
+
+def _roll_over(district: _District, day: date, result: SimulationResult) -> None:
+    """The year-rollover deployment's run on the day after the last instructional day: schools
+    whose year is over and whose file has a next year move into it (idempotent: a school with
+    no next year is skipped every day)."""
+    from config.schools import load_school_configs
+    from models.db import session_scope
+    from services.rollover import rollover
+    from tasks.rollover import summary
+
+    school = next(iter(district.schools.values()))
+    now = school.calendar.local_instant(day, dtime(6))
+    with session_scope(district.url) as session:
+        done = rollover(session, None, now=now, configs=load_school_configs(district.schools_dir))
+    if done.changed:
+        closed = {s.from_year for s in done.schools}
+        at_rollover = {
+            year: counts
+            for year, counts in year_compliance(district.url, now).items()
+            if year in closed
+        }
+        result.rollovers.append(
+            {"day": day.isoformat(), **summary(done), "closed_years": at_rollover}
+        )
+        district.schools.update(load_schools(district.url))
+
+
+def year_compliance(url: str, now: datetime) -> dict[str, dict[str, int]]:
+    """Each school year's compliance report totals as of `now`: a closed year's never change."""
+    from models.db import session_scope
+    from models.tables import SchoolYear
+
+    with session_scope(url) as session:
+        labels = sorted(set(session.execute(sa.select(col(SchoolYear.label))).scalars()))
+        out = {}
+        for label in labels:
+            total = compliance_report(session, now, year=label).total
+            if total.total:
+                out[label] = {**{b: getattr(total, b) for b in BUCKETS}, "total": total.total}
+    return out
 
 
 def _school_day(

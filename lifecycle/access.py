@@ -125,3 +125,22 @@ def rung_recipients(roles: Iterable[str], step: StepAddress, staff: StaffLookup)
             ids = staff.assigned(step.student_id, name)
         found.update(dict.fromkeys(ids))
     return list(found)
+
+
+# Who sees a student's whole ILP history (the student page): the staff assigned to the student
+# (teachers, counselor, ESL teacher), and the ILP coordinator and principal of a school the
+# student was enrolled at; a regional VP of such a school, or with no school (district-wide).
+OVERSIGHT_ROLES = frozenset({Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value})
+
+
+def may_view_student(
+    staff: StaffMember | None, assigned: bool, student_schools: frozenset[int]
+) -> bool:
+    if staff is None or not staff.active:
+        return False
+    if assigned:
+        return True
+    if Role.REGIONAL_VP.value in staff.roles and staff.school_id is None:
+        return True
+    oversight = OVERSIGHT_ROLES | {Role.REGIONAL_VP.value}
+    return bool(staff.roles & oversight) and staff.school_id in student_schools

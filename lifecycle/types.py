@@ -51,7 +51,8 @@ class StepStatus(StrEnum):
     OPEN = "open"
     COMPLETED = "completed"
     CANCELLED = "cancelled"  # due on or after a withdrawal
-    MISSED = "missed"  # overdue when the student withdrew
+    MISSED = "missed"  # overdue when the student withdrew, or open when the year ended
+    TRANSFERRED = "transferred"  # open when the student moved to another school of the district
 
 
 GRADE_NAMES = ("K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")

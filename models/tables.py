@@ -69,6 +69,10 @@ class StrEnumType(sa.types.TypeDecorator[StrEnum]):
 class EnrollmentStatus(StrEnum):
     ACTIVE = "active"
     WITHDRAWN = "withdrawn"
+    # The school year ended (rolled over): the record stays as it was, never re-planned.
+    ENDED = "ended"
+    # Moved to another school of the district mid-year: open steps closed as transferred.
+    TRANSFERRED = "transferred"
 
 
 class ContactMethod(StrEnum):
@@ -119,6 +123,23 @@ class School(SQLModel, table=True):
     default_start: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class SchoolYear(SQLModel, table=True):
+    """One school year of one school, with its own calendar. The school's ``calendar`` is its
+    current year's; earlier and later years live here, so a past year keeps its calendar."""
+
+    __tablename__ = "school_year"
+    __table_args__ = (UniqueConstraint("school_id", "label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id")
+    label: str = Field(max_length=16)  # "2026-2027": first and last instructional day's years
+    first_day: date
+    last_day: date
+    calendar: dict[str, Any] = Field(default_factory=dict, sa_type=_json())
+    rolled_over_at: datetime | None = None  # when the year was closed by `ilp rollover`
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Student(SQLModel, table=True):
@@ -220,9 +241,14 @@ class Enrollment(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    source_id: str = Field(unique=True, max_length=255)  # the feed's identity: idempotency key
+    # The feed's identity ("student@school"): idempotency key. A later school year's row of the
+    # same identity is stored as "student@school#2027-2028" (services/school_years.py).
+    source_id: str = Field(unique=True, max_length=255)
     student_id: int = Field(foreign_key="student.id", index=True)
     school_id: int = Field(foreign_key="school.id", index=True)
+    # The school year the enrollment belongs to (SchoolYear.label); its steps, notes, attempts,
+    # deliveries and audit events belong to that year through it.
+    school_year: str = Field(default="", max_length=16, index=True)
     start_date: date
     grade: int  # 0 = K
     # RETURNING is an SQLite keyword that SQLAlchemy's SQLite dialect does not quote by itself.
@@ -365,6 +391,7 @@ class FeedRun(SQLModel, table=True):
 
 TABLES: tuple[type[SQLModel], ...] = (
     School,
+    SchoolYear,
     Student,
     Staff,
     Contact,

@@ -4,6 +4,10 @@ A version is never edited: each save inserts the next version number for the stu
 goes through the same steps as every action (lock, permission, still open, one audit event, the
 re-plan that schedules the next review and the parent copy), so a saved version and a completed
 step are one transaction.
+
+Versions are numbered per student, not per enrollment: a returning English learner's first EL
+ILP of a new school year (or at a new school) opens on last year's last version, and the next
+save continues the numbering (tests/web/test_years.py).
 """
 
 from __future__ import annotations

@@ -65,6 +65,12 @@ from models.tables import (
     StudentContact,
     utcnow,
 )
+from services import school_years
+from services.school_years import year_label
+from services.transfers import apply_transfers
+
+# Enrollments whose record is closed (a year rolled over, a transfer): feeds leave them be.
+FROZEN = (EnrollmentStatus.ENDED.value, EnrollmentStatus.TRANSFERRED.value)
 
 CHUNK = 900  # stays under SQLite's bound-parameter limit
 Row = Any  # a SQLAlchemy result row
@@ -86,6 +92,8 @@ class FeedResult:
     warnings: list[Rejection] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     changed_ids: list[int] = field(default_factory=list)
+    #: enrollments closed because the student moved to another school of the district
+    transferred_ids: list[int] = field(default_factory=list)
     #: unchanged rows never planned (an import killed between storing and planning)
     unplanned_ids: list[int] = field(default_factory=list)
     #: stored values this feed changed, per "table.column" (new rows not counted)
@@ -241,11 +249,13 @@ def apply_feed(
     records = [r for r in feed.enrollments if _school_known(r, schools, result, no_calendar)]
     records = _skip_first_sight_departures(session, records, result)
     records = _grades_left_to_the_school(records, configs, result)
+    records = _drop_closed_years(session, run, records, schools)
     records, routed = _check_references(run, records, staff_ids)
     student_ids = _upsert_students(session, run, records)
     routed_ids = _coordinator_routes(session, routed, schools, student_ids)
     moved = _replace_assignments(session, run, records, student_ids, staff_ids, routed_ids)
     _upsert_enrollments(session, run, records, schools, student_ids)
+    result.transferred_ids = apply_transfers(session, result.created_ids, run.now)
     listed = {r.student_source_id for r in records}
     gone = feed.withdrawn_ids - listed  # marked gone, with no usable row of their own
     if run.bulk:
@@ -365,6 +375,7 @@ def _upsert_schools(session: Session, run: _Apply, no_calendar: dict[str, Any]) 
     names = {s.source_id: s.name for s in feed.schools if not s.deleted} if run.oneroster else {}
     wanted = set(names) | {r.school_source_id for r in feed.enrollments}
     existing = _ids_by_source(session, t, wanted)
+    years: dict[str, list[dict[str, Any]]] = {}  # school -> the years this feed knows of
     for source_id in sorted(wanted):
         config = configs.for_school(source_id)
         own = source_id in configs.by_school and config.calendar is not None
@@ -386,6 +397,8 @@ def _upsert_schools(session: Session, run: _Apply, no_calendar: dict[str, Any]) 
                 )
             if calendar is None or not known:
                 continue  # unknown school: its rows are rejected below
+            years[source_id] = school_years.merged(config.years, calendar)
+            calendar = school_years.current_calendar(years[source_id], run.today) or calendar
             session.execute(sa.insert(t).values(**_new_school(source_id, name, calendar, run)))
             continue
         # A OneRoster feed carries calendars (academic sessions, else the default file's); a
@@ -396,6 +409,9 @@ def _upsert_schools(session: Session, run: _Apply, no_calendar: dict[str, Any]) 
         changes: dict[str, Any] = {}
         if name and name != row.name:
             changes["name"] = name
+        years[source_id] = school_years.merged(config.years, calendar)
+        if calendar and row.calendar and not school_years.same_year(calendar, row.calendar):
+            calendar = None  # another year's: stored as that year; `ilp rollover` moves on
         if calendar and calendar != row.calendar:
             changes["calendar"], changes["timezone"] = calendar, calendar["timezone"]
         if config.policy != row.policy:
@@ -406,6 +422,9 @@ def _upsert_schools(session: Session, run: _Apply, no_calendar: dict[str, Any]) 
                 sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=run.now)
             )
     found = _ids_by_source(session, t, wanted)
+    for source_id, calendars in years.items():
+        if source_id in found and source_id not in no_calendar:
+            school_years.ensure_years(session, found[source_id].id, calendars)
     return {k: v for k, v in found.items() if k not in no_calendar}
 
 
@@ -780,23 +799,34 @@ def _stated_withdrawal(
     return False, None
 
 
-def _effective(r: StudentEnrollmentRecord, school: Row, row: Row, run: _Apply) -> _Effective:
+def _effective(
+    r: StudentEnrollmentRecord,
+    school: Row,
+    row: Row,
+    run: _Apply,
+    year: school_years.Year | None = None,
+    previous: Row = None,
+) -> _Effective:
     """Blank or absent values keep the stored ones (or, for a new enrollment, the school's
-    defaults); a date after today is kept pending for its day."""
-    start = r.start or (
-        row.start_date
-        if row is not None
-        else school.default_start or date.fromisoformat(school.calendar["year_start"])
-    )
+    defaults; for a student the school had last year, returning and last year's EL status);
+    a date after today is kept pending for its day."""
+    first_day = year.first_day if year else date.fromisoformat(school.calendar["year_start"])
+    default_start = school.default_start
+    if default_start is None or (year is not None and not year.first_day <= default_start):
+        default_start = first_day
+    start = r.start or (row.start_date if row is not None else default_start)
     if r.returning is not None:
         returning = r.returning
+    elif row is None and previous is not None:
+        returning = True
     else:
         returning = bool(row.returning if row is not None else school.default_returning)
     el: EnglishLearner | None
     if r.english_learner != UNSET:
         el = r.english_learner
-    elif row is not None:
-        el = EnglishLearner(row.english_learner) if row.english_learner else None
+    elif row is not None or previous is not None:
+        kept = row if row is not None else previous
+        el = EnglishLearner(kept.english_learner) if kept.english_learner else None
     else:
         default = school.default_english_learner
         el = EnglishLearner(default) if default else None
@@ -903,36 +933,86 @@ def _upsert_enrollments(
     schools: dict[str, Row],
     student_ids: dict[str, int],
 ) -> None:
-    t = _table(Enrollment)
-    existing = _ids_by_source(session, t, (r.source_id for r in records))
-    calendars: dict[int, SchoolCalendar] = {}
+    years = school_years.school_years(session, {s.id for s in schools.values()})
+    labels = {y.label for rows in years.values() for y in rows}
+    stored = school_years.enrollment_rows(session, (r.source_id for r in records), labels)
+    calendars: dict[tuple[int, str], SchoolCalendar] = {}
     inserts: list[dict[str, Any]] = []
     updates: list[tuple[int, dict[str, Any], bool]] = []
     for r in records:
         school = schools[r.school_source_id]
-        row = existing.get(r.source_id)
-        eff = _effective(r, school, row, run)
-        if school.id not in calendars:
-            calendars[school.id] = calendar_from_mapping(school.calendar)
-        if not _valid(r, eff, calendars[school.id], run):
+        year = _year_of(r, school, years.get(school.id, []))
+        rows = stored.get(r.source_id, [])
+        row = next((x for x in rows if x.school_year == year.label), None) if year else None
+        if year is None and rows:
+            row = rows[-1]
+        if row is not None and row.status in FROZEN:  # ended or transferred: a closed record
+            run.result.unchanged += 1
+            continue
+        previous = next(
+            (x for x in reversed(rows) if x.school_year < (year.label if year else "")), None
+        )
+        eff = _effective(r, school, row, run, year, previous)
+        label = year.label if year else year_label(school.calendar)
+        if (school.id, label) not in calendars:
+            calendars[(school.id, label)] = calendar_from_mapping(
+                year.calendar if year else school.calendar
+            )
+        if not _valid(r, eff, calendars[(school.id, label)], run):
             continue
         eff = dataclasses.replace(eff, student_id=student_ids[r.student_source_id])
         values = _enrollment_values(r, school, row, eff, run)
+        values["school_year"] = label
         if row is None:
-            inserts.append(_new_enrollment(r, values, run))
+            source_id = school_years.stored_source_id(r.source_id, label) if rows else r.source_id
+            inserts.append(_new_enrollment(r, values, run, source_id))
         elif _record_change(run, row, values):
             updates.append((row.id, values, row.fingerprint != values["fingerprint"]))
     _write_enrollments(session, run, inserts, updates)
 
 
+def _year_of(
+    r: StudentEnrollmentRecord, school: Row, years: list[school_years.Year]
+) -> school_years.Year | None:
+    """The school year a feed row belongs to: the one its start date falls in (a summer date
+    belongs to the next year); with no start date, the school's current year."""
+    if r.start is not None:
+        return school_years.year_of(years, r.start)
+    return school_years.find(years, year_label(school.calendar))
+
+
+def _drop_closed_years(
+    session: Session, run: _Apply, records: list[StudentEnrollmentRecord], schools: dict[str, Row]
+) -> list[StudentEnrollmentRecord]:
+    """A rolled-over year is the record of that year: a late feed row for it changes nothing
+    (not the student, not the enrollment); it is rejected, saying why."""
+    years = school_years.school_years(session, {s.id for s in schools.values()})
+    kept = []
+    for r in records:
+        school = schools[r.school_source_id]
+        year = _year_of(r, school, years.get(school.id, []))
+        if year is None or not year.closed:
+            kept.append(r)
+            continue
+        run.result.rejections.append(
+            Rejection(
+                r.source_file,
+                r.source_line,
+                "beginDate",
+                f"school year {year.label} is closed (rolled over); its record is not changed",
+            )
+        )
+    return kept
+
+
 def _new_enrollment(
-    r: StudentEnrollmentRecord, values: dict[str, Any], run: _Apply
+    r: StudentEnrollmentRecord, values: dict[str, Any], run: _Apply, source_id: str
 ) -> dict[str, Any]:
     run.result.new += 1
     run.result.scheduled += bool(values["pending"])
     run.result.withdrawn += bool(values["withdrawn_on"])
     return {
-        "source_id": r.source_id,
+        "source_id": source_id,
         **values,
         "feed_run_id": run.result.feed_run_id,
         "created_at": run.now,
@@ -977,6 +1057,7 @@ def _missing_from_bulk(session: Session, run: _Apply, schools: dict[str, Row]) -
         .where(
             t.c.school_id.in_([s.id for s in schools.values()]),
             t.c.withdrawn_on.is_(None),
+            t.c.status == EnrollmentStatus.ACTIVE.value,
             t.c.source.in_(_own_sources(run)),
         )
     ).scalars()
@@ -1017,7 +1098,11 @@ def _withdraw_students(session: Session, run: _Apply, students: set[str]) -> Non
         rows = session.execute(
             sa.select(t)
             .join(st, st.c.id == t.c.student_id)
-            .where(st.c.source_id.in_(chunk), t.c.withdrawn_on.is_(None))
+            .where(
+                st.c.source_id.in_(chunk),
+                t.c.withdrawn_on.is_(None),
+                t.c.status == EnrollmentStatus.ACTIVE.value,
+            )
         ).all()
         for row in rows:
             _withdraw(session, row, max(run.today, row.start_date), run.result.feed_run_id, run.now)

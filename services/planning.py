@@ -39,6 +39,7 @@ from models.tables import (
     Assignment,
     AuditEvent,
     Enrollment,
+    EnrollmentStatus,
     School,
     Staff,
     Step,
@@ -46,8 +47,10 @@ from models.tables import (
     escalations_to_json,
     utcnow,
 )
+from services.school_years import enrollment_rows, year_calendars
 
 BATCH = 5000
+FROZEN = (EnrollmentStatus.ENDED.value, EnrollmentStatus.TRANSFERRED.value)
 REASSIGNED = "step.reassigned"  # the audit action of a coordinator's delegation
 COORDINATOR = Role.ILP_COORDINATOR.value
 CLOSED = (StepStatus.COMPLETED.value,)
@@ -292,19 +295,21 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
     """Plan each enrollment (one planner call per distinct plan input) and diff the result
     against its stored steps: inserts, updates and cancellations to write."""
     rows, schools, existing = _load(session, ids)
+    # A year that ended (or a school the student left) keeps its record as it was.
+    rows = [r for r in rows if r.status not in FROZEN]
     if not rows:
         return None
     owners = _owners(session, rows)
     coordinators = _coordinators(session, schools)
-    rules = {sid: school_rules(school.calendar, school.policy) for sid, school in schools.items()}
+    rules = _year_rules(session, rows, schools)
     batch = _Batch(now, [r.id for r in rows], [], [], [])
-    plans: dict[tuple[int, PlannerEnrollment], tuple[PlannedStep, ...]] = {}
+    plans: dict[tuple[tuple[int, str], PlannerEnrollment], tuple[PlannedStep, ...]] = {}
     for row in rows:
-        calendar, policy = rules[row.school_id]
+        calendar, policy = rules[(row.school_id, row.school_year)]
         current = existing.get(row.id, [])
         completed = [st for st in current if st.status == StepStatus.COMPLETED.value]
         enrollment = planner_input(row, completed)
-        key = (row.school_id, plan_key(enrollment))
+        key = ((row.school_id, row.school_year), plan_key(enrollment))
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = plan_enrollment(enrollment, calendar, policy)
@@ -316,9 +321,24 @@ def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batc
                 return choose_owner(coordinators.get(row.school_id, []), current)
             return choose_owner(owners.get((row.student_id, role), []), current)
 
-        _diff(batch, row.id, plan, current, owner_of, rules[row.school_id])
+        _diff(batch, row.id, plan, current, owner_of, rules[(row.school_id, row.school_year)])
     _move_owners(session, batch)
     return batch
+
+
+def _year_rules(
+    session: Session, rows: Sequence[Any], schools: dict[int, Any]
+) -> dict[tuple[int, str], tuple[SchoolCalendar, SchoolPolicy]]:
+    """Each enrollment is planned on its own school year's calendar (the school's current one
+    when the year has no stored calendar)."""
+    keys = {(r.school_id, r.school_year) for r in rows}
+    calendars = year_calendars(session, keys)
+    return {
+        (sid, label): school_rules(
+            calendars.get((sid, label), schools[sid].calendar), schools[sid].policy
+        )
+        for sid, label in keys
+    }
 
 
 def _move_owners(session: Session, batch: _Batch) -> None:
@@ -474,7 +494,8 @@ def unplanned_enrollment_ids(session: Session, limit: int = 10_000) -> list[int]
             sa.or_(
                 e.c.planned_fingerprint.is_(None),
                 e.c.planned_fingerprint != e.c.fingerprint,
-            )
+            ),
+            e.c.status.notin_(FROZEN),
         )
         .order_by(e.c.id)
         .limit(limit)
@@ -498,12 +519,15 @@ class EnrollmentLabel:
 
 def enrollment_ids_by_source(session: Session, source_ids: Sequence[str]) -> dict[str, int]:
     """Enrollment ids by the feed's identity (e.g. to answer a webhook item by item)."""
-    e = Enrollment.__table__  # type: ignore[attr-defined]
-    found: dict[str, int] = {}
-    for chunk in _chunks(list(source_ids), 900):
-        query = sa.select(e.c.source_id, e.c.id).where(e.c.source_id.in_(chunk))
-        found.update({row.source_id: row.id for row in session.execute(query)})
-    return found
+    rows = enrollment_rows(session, source_ids, _labels(session))
+    return {base: found[-1].id for base, found in rows.items()}
+
+
+def _labels(session: Session) -> set[str]:
+    from models.tables import SchoolYear
+
+    y = SchoolYear.__table__  # type: ignore[attr-defined]
+    return set(session.execute(sa.select(y.c.label).distinct()).scalars())
 
 
 def describe_enrollment(session: Session, enrollment_id: int) -> EnrollmentLabel | None:

@@ -143,6 +143,7 @@ class EscalatedStep:
     owner_flag: str | None  # FLAG_NO_OWNER, FLAG_INACTIVE or None
     overdue_school_days: int
     escalated_school_days: int | None  # None: not yet at the first overdue rung
+    student_id: int = 0  # internal id (already in student_ref): the student page's link
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"due": self.due.isoformat()}
@@ -215,6 +216,7 @@ def unowned_steps(
     *,
     school_ids: Iterable[int] | None = None,
     enrollment_ids: Iterable[int] | None = None,
+    year: str | None = None,
 ) -> list[UnownedStep]:
     """Open steps with no owner, by school, student and due date."""
     from lifecycle.students import student_ref
@@ -236,7 +238,12 @@ def unowned_steps(
         .join(e, e.c.id == s.c.enrollment_id)
         .join(sc, sc.c.id == e.c.school_id)
         .join(st, st.c.id == e.c.student_id)
-        .where(s.c.owner_staff_id.is_(None), s.c.status == StepStatus.OPEN.value, compliance_item())
+        .where(
+            s.c.owner_staff_id.is_(None),
+            s.c.status == StepStatus.OPEN.value,
+            compliance_item(),
+            in_year(year),
+        )
         .order_by(sc.c.source_id, s.c.due, e.c.id, s.c.kind)
     )
     if school_ids is not None:
@@ -298,8 +305,18 @@ def local_date(now: datetime, timezone: str | None) -> date:
     return now.astimezone(pendulum.timezone(timezone or "UTC")).date()
 
 
+def in_year(year: str | None) -> sa.ColumnElement[bool]:
+    """Steps of one school year's enrollments (every year when None)."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    return sa.true() if year is None else e.c.school_year == year
+
+
+# Closed without counting: cancelled, or left behind by a transfer to another school.
+NOT_COUNTED = (StepStatus.CANCELLED.value, StepStatus.TRANSFERRED.value)
+
+
 def grouped_counts(
-    session: Session, now: datetime, school: str | int | None = None
+    session: Session, now: datetime, school: str | int | None = None, year: str | None = None
 ) -> tuple[list[Any], dict[tuple[int, int | None, str, bool], Counts]]:
     """(school rows, {(school id, owner staff id, step kind, required): Counts}): the raw
     GROUP BY result every breakdown is summed from."""
@@ -325,9 +342,10 @@ def grouped_counts(
             )
             .select_from(s.join(e, e.c.id == s.c.enrollment_id))
             .where(
-                s.c.status != StepStatus.CANCELLED.value,
+                s.c.status.notin_(NOT_COUNTED),
                 e.c.school_id.in_(school_ids),
                 compliance_item(),
+                in_year(year),
             )
             .group_by(e.c.school_id, s.c.owner_staff_id, s.c.kind, s.c.required, bucket)
         )
@@ -368,7 +386,9 @@ def _step_order(kind: str) -> int:
     return kinds.index(kind) if kind in kinds else len(kinds)
 
 
-def _open_overdue(today: date, school_ids: list[int]) -> sa.ColumnElement[bool]:
+def _open_overdue(
+    today: date, school_ids: list[int], year: str | None = None
+) -> sa.ColumnElement[bool]:
     s = Step.__table__  # type: ignore[attr-defined]
     e = Enrollment.__table__  # type: ignore[attr-defined]
     return sa.and_(
@@ -377,6 +397,7 @@ def _open_overdue(today: date, school_ids: list[int]) -> sa.ColumnElement[bool]:
         compliance_item(),
         s.c.due < sa.literal(today, sa.Date),
         e.c.school_id.in_(school_ids),
+        in_year(year),
     )
 
 
@@ -391,7 +412,11 @@ def _owner_flag() -> sa.ColumnElement[str | None]:
 
 
 def escalation_figures(
-    session: Session, now: datetime, schools: list[Any], limit: int = ESCALATED_LIMIT
+    session: Session,
+    now: datetime,
+    schools: list[Any],
+    limit: int = ESCALATED_LIMIT,
+    year: str | None = None,
 ) -> tuple[dict[tuple[int, int | None], int], list[EscalatedStep], dict[str, dict[str, int]]]:
     """({(school id, owner id): longest escalated school days}, the `limit` longest-escalated
     open steps, {school: {owner flag: open steps}}): grouped rows, then one short list."""
@@ -412,7 +437,7 @@ def escalation_figures(
         grouped = (
             sa.select(e.c.school_id, s.c.owner_staff_id, sa.func.min(s.c.due).label("due"))
             .select_from(joined)
-            .where(_open_overdue(today, school_ids))
+            .where(_open_overdue(today, school_ids, year))
             .group_by(e.c.school_id, s.c.owner_staff_id)
         )
         for row in session.execute(grouped):
@@ -429,6 +454,7 @@ def escalation_figures(
                 s.c.required.is_(True),
                 compliance_item(),
                 e.c.school_id.in_(school_ids),
+                in_year(year),
                 flag.is_not(None),
             )
             .group_by(e.c.school_id, flag)
@@ -448,7 +474,7 @@ def escalation_figures(
                 sa.literal(today, sa.Date).label("today"),
             )
             .select_from(joined.join(st, st.c.id == e.c.student_id))
-            .where(_open_overdue(today, school_ids))
+            .where(_open_overdue(today, school_ids, year))
             .order_by(s.c.due, s.c.id)
             .limit(limit)
         )
@@ -469,6 +495,7 @@ def escalation_figures(
                 owner_flag=row.flag,
                 overdue_school_days=school_days_overdue(calendar, row.due, today),
                 escalated_school_days=escalated_school_days(row.due, today, calendar, policy),
+                student_id=row.student_id,
             )
         )
     listed.sort(key=lambda x: (-(x.escalated_school_days or -1), x.due, x.step_id))
@@ -482,15 +509,18 @@ def _longest(figures: dict[tuple[int, int | None], int], index: int) -> dict[Any
     return out
 
 
-def compliance_report(session: Session, now: datetime, school: str | int | None = None) -> Report:
+def compliance_report(
+    session: Session, now: datetime, school: str | int | None = None, year: str | None = None
+) -> Report:
     """On-time, late, overdue, missed and open steps as of `now`, by school, owner and kind.
 
     `school` limits it to one school (source id or database id); `LookupError` if unknown.
+    `year` limits it to one school year ("2026-2027"): a closed year's report never changes.
     """
-    schools, groups = grouped_counts(session, now, school)
+    schools, groups = grouped_counts(session, now, school, year)
     source = {row.id: row.source_id for row in schools}
     names = {row.id: row.name for row in schools}
-    figures, escalated, owner_flags = escalation_figures(session, now, schools)
+    figures, escalated, owner_flags = escalation_figures(session, now, schools, year=year)
     school_longest, owner_longest = _longest(figures, 0), _longest(figures, 1)
 
     per_school = _sum(groups, 0)
@@ -534,7 +564,7 @@ def compliance_report(session: Session, now: datetime, school: str | int | None 
         by_step=by_step,
         optional=optional,
         optional_by_step=optional_by_step,
-        unowned=unowned_steps(session, school_ids=[row.id for row in schools]),
+        unowned=unowned_steps(session, school_ids=[row.id for row in schools], year=year),
         escalated=escalated,
         owner_flags=owner_flags,
     )

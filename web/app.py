@@ -170,6 +170,9 @@ def _include_routers(app: FastAPI) -> None:
     from web.documents import router as documents_router  # /ilp/{token}: EL ILP, parent copy
 
     app.include_router(documents_router)
+    from web.student import router as student_router  # /student/{token}?id=: a student's record
+
+    app.include_router(student_router)
 
     try:
         from web.webhook import router as webhook_router

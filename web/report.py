@@ -21,6 +21,7 @@ from lifecycle.types import Role
 from notifications.render import step_label
 from services.report import BUCKETS, Counts, compliance_report, escalated_text
 from web.pages import PageError, guard, page_root, staff_of, verified_claims
+from web.student import student_link
 
 REPORT_ROLES = (Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value, Role.REGIONAL_VP.value)
 MAX_TEACHERS = 200
@@ -82,6 +83,7 @@ def _page(request: Request, token: str | None, only_school: str | None = None) -
             rate=rate,
             district_wide=district_wide,
             link=_links(page_root(request), token),
+            student_link=lambda student_id: student_link(page_root(request), token, student_id),
         )
 
     return guard(request, show)

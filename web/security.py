@@ -51,18 +51,18 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-TOKEN_PATHS = ("/a/", "/report/", "/enrollments")
+TOKEN_PATHS = ("/a/", "/report/", "/student/", "/enrollments")
 FAILED_STATUSES = (400, 401)  # a tampered or malformed link; a wrong bearer token
 
 
 # -- logs -----------------------------------------------------------------------------------
 
 # A signed link token is `<base64url payload>.<base64url signature>`; a bearer token follows
-# "Bearer"; a token in a path follows /a/ or /report/.
+# "Bearer"; a token in a path follows /a/, /report/ or /student/.
 _PATTERNS = (
     (re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"), "<token>"),
     (re.compile(r"(?i)(bearer\s+)[^\s\"',%]+"), r"\1<token>"),
-    (re.compile(r"(/(?:a|report)/)[^/?\s\"%]{8,}"), r"\1<token>"),
+    (re.compile(r"(/(?:a|report|student)/)[^/?\s\"%]{8,}"), r"\1<token>"),
 )
 _secrets: set[str] = set()
 _installed = False

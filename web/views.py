@@ -28,6 +28,7 @@ from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
 from services.actions import StepContext, attempts_for, closed_reason, failed_attempts
+from services.carry_over import CarryOver, carry_over
 from services.contacts import StudentCard, step_history, student_card
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -81,6 +82,8 @@ class StepView:
     confirm: bool = False
     guide: tuple[str, ...] = ()  # the school's welcome call guide (lifecycle.templates)
     method_labels: dict[str, str] = field(default_factory=lambda: dict(METHOD_LABELS))
+    carry_over: CarryOver | None = None  # a returning student's last year (welcome call/note)
+    student_id: int = 0  # for the link to the student's page (web/student.py)
 
     @property
     def complete_button(self) -> str:
@@ -135,6 +138,7 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         min_attempts=policy.welcome_call_min_attempts,
         confirm=kind in CONFIRM_KINDS,
     )
+    view.student_id = int(ctx.student.id or 0)
     if kind is StepKind.WELCOME_CALL:
         view.guide = school_templates(ctx.school.policy).welcome_call_guide
     if kind is StepKind.WELCOME_CALL:
@@ -149,6 +153,7 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         ]
     if kind in (StepKind.WELCOME_CALL, StepKind.WELCOME_NOTE):
         view.failed_attempts = failed_attempts(session, enrollment.id or 0)
+        view.carry_over = carry_over(session, enrollment)
     return view
 
 

@@ -37,6 +37,8 @@ EXPECTED_TABLES = {
     # issue 12 point 3 / issue 18: guardians and learning coaches from the feed
     "contact",
     "student_contact",
+    # issue 17: school years
+    "school_year",
 }
 
 EXPECTED_INDEXES = {
@@ -47,6 +49,7 @@ EXPECTED_INDEXES = {
         "ix_enrollment_school_id",
         "ix_enrollment_feed_run_id",
         "ix_enrollment_pending_on",
+        "ix_enrollment_school_year",
     },
     "assignment": {"ix_assignment_student_role"},
     "delivery": {"ix_delivery_recipient_staff_id", "ix_delivery_status_created_at"},
@@ -72,6 +75,7 @@ EXPECTED_UNIQUES = {
     "el_ilp_version": {("student_id", "version")},
     "contact": {("source_id",)},
     "student_contact": {("student_id", "contact_id")},
+    "school_year": {("school_id", "label")},
 }
 
 

@@ -174,6 +174,7 @@ def test_ilp_up_runs_the_stack_and_ctrl_c_leaves_nothing_behind(
         "escalation-sweep",
         "reconcile",
         "export-notes",  # issue 18: the daily SIS export
+        "year-rollover",  # issue 17: the day after the last instructional day
     }
     # The UI is served too.
     assert "<html" in httpx.get(f"http://127.0.0.1:{ports['prefect']}/", timeout=10).text.lower()
