@@ -666,7 +666,7 @@ def bulk_completable(kind: StepKind | str) -> bool:
 def complete_without_form(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
     """Complete a step whose completion needs no answers (the task list's bulk complete).
     Any other kind is refused with a message pointing at its own form."""
-    ctx = load_step(session, step_id, actor.staff_id)
+    ctx = load_step(session, step_id, actor.staff_id, lock=True)
     if not bulk_completable(ctx.step.kind):
         raise InvalidInput("This step needs its own form: open it to complete it.")
     return complete(session, step_id, actor, BULK_CONFIRMATION)

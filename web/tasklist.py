@@ -7,11 +7,12 @@ task-list link.
 
 Bulk actions post the ticked step ids in the form body to the task-list link itself: the signed
 token says who acts, the body says on what, so no URL grows with the selection. Every step is
-checked again (who may act, still open, what its kind accepts) and acted on in its own
-transaction, and the result page says what happened to each one. A row offers only what will be
-accepted: acknowledge unless it is already paused that long, snooze only up to the due date,
-complete in bulk only for kinds whose completion asks nothing (`lifecycle.forms`); the others
-link to their own form.
+checked again (who may act, still open, what its kind accepts), a refused step is refused
+before anything of it is written, and the result page says what happened to each one.
+
+A row offers only what will be accepted: acknowledge unless it is already paused that long,
+snooze only up to the due date, complete in bulk only for kinds whose completion asks nothing
+(`lifecycle.forms`); the others link to their own form.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ def bulk(
     token: str,
     pairs: Sequence[tuple[str, str]],
 ) -> Response:
-    """POST: acknowledge or complete the ticked steps, each in its own transaction."""
+    """POST: acknowledge or complete the ticked steps, in one transaction."""
     form = dict(reversed(list(pairs)))  # the first value of each field
     action = form.get("bulk", "")
     if action not in BULK_ACTIONS:
@@ -231,15 +232,17 @@ def bulk(
         user_agent=request.headers.get("user-agent"),
         submission=form.get("_submission"),
     )
-    with session_scope(config.db_url) as session:
-        staff_of(session, claims)
     results: list[BulkResult] = []
     outcomes: list[ActionOutcome] = []
-    for step_id in ids:
-        result, outcome = _bulk_one(config, claims, action, step_id, actor, root)
-        results.append(result)
-        if outcome is not None and outcome.event:
-            outcomes.append(outcome)
+    # One transaction: a step the action refuses is refused before anything of it is written
+    # (access, open, kind), so the others go on; anything unexpected changes nothing at all.
+    with session_scope(config.db_url) as session:
+        staff_of(session, claims)
+        for step_id in ids:
+            result, outcome = _bulk_one(session, config, claims, action, step_id, actor, root)
+            results.append(result)
+            if outcome is not None and outcome.event:
+                outcomes.append(outcome)
     back = TaskFilter.read(form)
     events = BackgroundTask(emit_outcomes, config, outcomes, claims.staff_id) if outcomes else None
     done = sum(1 for r in results if r.tone == "ok")
@@ -260,6 +263,7 @@ def bulk(
 
 
 def _bulk_one(
+    session: Session,
     config: WebConfig,
     claims: TokenClaims,
     action: str,
@@ -267,21 +271,22 @@ def _bulk_one(
     actor: Actor,
     root: str,
 ) -> tuple[BulkResult, ActionOutcome | None]:
-    label = ref = ""
+    """Act on one step (the action takes the step's write lock first). A step that is not the
+    actor's shows no student: only its id."""
+
+    def named(message: str, tone: str, link: str | None = None) -> BulkResult:
+        ctx = actions.load_step(session, step_id, claims.staff_id)
+        label, ref = step_label(StepKind(ctx.step.kind)), ctx.student_ref
+        return BulkResult(step_id, label, ref, message, tone, link)
+
     try:
-        with session_scope(config.db_url) as session:
-            ctx = actions.load_step(session, step_id, claims.staff_id)
-            label, ref = step_label(StepKind(ctx.step.kind)), ctx.student_ref
-            if action == "acknowledge":
-                outcome = actions.acknowledge(session, step_id, actor)
-            else:
-                outcome = actions.complete_without_form(session, step_id, actor)
-    except NotPermitted as exc:
-        return BulkResult(step_id, label, ref, str(exc), "error"), None
-    except StepNotFound as exc:
-        return BulkResult(step_id, label, ref, str(exc), "error"), None
+        if action == "acknowledge":
+            outcome = actions.acknowledge(session, step_id, actor)
+        else:
+            outcome = actions.complete_without_form(session, step_id, actor)
+    except (NotPermitted, StepNotFound) as exc:
+        return BulkResult(step_id, "", "", str(exc), "error"), None
     except InvalidInput as exc:
         link = f"{root}/a/{mint(config, claims, 'complete', step_id)}"
-        return BulkResult(step_id, label, ref, str(exc), "error", link), None
-    tone = "ok" if outcome.changed else "info"
-    return BulkResult(step_id, label, ref, outcome.message, tone), outcome
+        return named(str(exc), "error", link), None
+    return named(outcome.message, "ok" if outcome.changed else "info"), outcome
