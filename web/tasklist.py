@@ -29,10 +29,11 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
+from config.schools import school_rules
 from lifecycle.escalation import acknowledge_pause_until
 from lifecycle.types import StepKind
 from models.db import session_scope
-from models.tables import Staff
+from models.tables import School, Staff
 from notifications.render import step_label
 from notifications.tokens import TokenClaims, sign_token
 from services import actions
@@ -121,10 +122,7 @@ def task_list(
     root = page_root(request)
     wanted = TaskFilter.read(request.query_params)
     today = now.date()
-    if staff.school_id is not None:
-        from config.schools import school_rules
-        from models.tables import School
-
+    if staff.school_id is not None:  # "today" where the staff member works
         school = session.get(School, staff.school_id)
         if school is not None:
             today = school_rules(school.calendar, school.policy)[0].local_date(now)

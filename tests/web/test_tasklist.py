@@ -275,6 +275,11 @@ def test_bulk_complete_only_where_the_step_allows_it(world: World, small_pages: 
     tasks = f"/a/{world.token(TEACHER, 'tasks')}"
     page = small_pages.get(tasks, params={"kind": "el_ilp_notice"}).text
     assert "Mark selected as read" in page
+    boxes = re.findall(r'<input type="checkbox" name="step" value="\d+" form="bulk"[^>]*>', page)
+    assert boxes and not any("checked" in b for b in boxes)
+    ticked = small_pages.get(tasks, params={"kind": "el_ilp_notice", "select": "all"}).text
+    assert "Tick all on this page" not in ticked and "Clear the ticks" in ticked
+    assert ticked.count(" checked>") == len(boxes)
     quarter = small_pages.get(tasks, params={"kind": "q2_note"}).text
     assert "Mark selected as read" not in quarter and "Acknowledge selected" in quarter
     body = [("bulk", "complete")] + [("step", str(i)) for i in [*notices, note]]
