@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.secrets import check_secret, generate_secret, load_or_create
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
     delivery_task_retries: int = 1  # Prefect retries of a send task that failed outright
     # Staff with no notify_url and no Apprise YAML tag get this target ({sink_port}, {staff_id}).
     default_notify_url: str = "json://127.0.0.1:{sink_port}/staff/{staff_id}"
+    # E-mail by default: staff with an e-mail address in the feed (and no notify_url or YAML
+    # staff-<id> target) get their digest there. smtp://host:port, smtp+starttls://user:pw@host,
+    # smtps://user:pw@host, or an Apprise mailto(s):// URL with {email} (notifications/mail.py).
+    smtp_url: str = ""
+    mail_from: str = ""  # the From of those e-mails; default the SMTP user or ilp@<smtp host>
+    digest_max_items: int = Field(default=20, ge=1)  # items listed in one digest; the rest: counts
 
     @property
     def sqlalchemy_url(self) -> str:

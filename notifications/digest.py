@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime
 
 from lifecycle.types import StepKind
 
+ALL_ACTIONS: tuple[str, ...] = ("acknowledge", "complete", "snooze")
+
 
 @dataclass(frozen=True)
 class DigestItem:
@@ -32,22 +34,41 @@ class DigestItem:
     school_id: int
     school_days_overdue: int | None = None
     overdue: bool = False  # a rung after the due date, as the school's ladder defines it
+    # What this recipient may do with it and the web app will accept (the sweep decides with
+    # `lifecycle.access.may_act` and the snooze rule): a button is offered for these only.
+    actions: tuple[str, ...] = ALL_ACTIONS
+    owner_staff_id: int | None = None  # for a supervisor's summary per teacher
+    owner_name: str = ""  # staff name (never a student's)
+    school_name: str = ""  # for a regional VP's summary per school
+
+    @property
+    def urgency(self) -> str:
+        """ "overdue", "due" (today, past due, or a welcome call to log) or "coming up"."""
+        if self.overdue:
+            return "overdue"
+        if self.level >= 1 or self.attempt_day is not None:
+            return "due"
+        return "coming up"
 
 
 @dataclass(frozen=True)
 class ItemLinks:
-    acknowledge: str
-    complete: str
-    snooze: str
+    """One link per action offered; None where the action would be refused."""
+
+    acknowledge: str | None = None
+    complete: str | None = None
+    snooze: str | None = None
 
 
 @dataclass(frozen=True)
 class DigestLinks:
-    """Action links for a digest: per step id, the task list, and (several items) "ack all"."""
+    """Action links for a digest: per step id, the task list, the compliance report
+    (supervisors), and (several items) one "acknowledge all" link signing a selector."""
 
     tasks: str = ""
     items: Mapping[int, ItemLinks] = field(default_factory=dict)
     acknowledge_all: str | None = None
+    report: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,13 @@ class Digest:
     window_start: datetime
     items: tuple[DigestItem, ...]
     links: DigestLinks = field(default_factory=DigestLinks)
+    # A supervisor's digest summarises the steps of others: "owner" (ILP coordinator,
+    # principal: per teacher) or "school" (regional VP); "" lists every item.
+    summarise_by: str = ""
+
+    @property
+    def acknowledgeable(self) -> int:
+        return sum(1 for item in self.items if "acknowledge" in item.actions)
 
     @property
     def step_ids(self) -> tuple[int, ...]:
@@ -166,3 +194,100 @@ def group_into_digests(
             )
         )
     return digests
+
+
+# -- what a digest shows: the layout people read ---------------------------------------------
+MAX_ITEMS = 20  # settings.digest_max_items
+SUPERVISOR_TOP = 5  # a supervisor's most urgent items of others, listed under the summary
+
+
+@dataclass(frozen=True)
+class StudentGroup:
+    """One student's items (initials + id only), most urgent first."""
+
+    student_ref: str
+    items: tuple[DigestItem, ...]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """A supervisor's line per teacher or school: counts, no student."""
+
+    name: str
+    overdue: int
+    due: int
+    coming_up: int
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.due + self.coming_up
+
+
+@dataclass(frozen=True)
+class DigestLayout:
+    """What a rendered digest shows: the recipient's own items grouped by student up to the
+    cap, and for a supervisor a summary of everyone else's with the few most urgent."""
+
+    groups: tuple[StudentGroup, ...]
+    shown: int
+    more: int  # own items left for the task list
+    summary_by: str = ""  # "teacher" or "school"; "" when there is no summary
+    summary: tuple[SummaryRow, ...] = ()
+    top: tuple[StudentGroup, ...] = ()
+    others: int = 0  # items of others this digest counts
+    others_more: int = 0  # items of others not listed (the report has them)
+
+    @property
+    def own(self) -> int:
+        """The recipient's own items, listed or not."""
+        return sum(len(g.items) for g in self.groups) + self.more
+
+
+def by_student(items: Iterable[DigestItem]) -> tuple[StudentGroup, ...]:
+    """Group items (already most urgent first) by student, the most urgent student first."""
+    groups: dict[str, list[DigestItem]] = {}
+    for item in items:
+        groups.setdefault(item.student_ref, []).append(item)
+    return tuple(StudentGroup(ref, tuple(its)) for ref, its in groups.items())
+
+
+def _summary_rows(items: Iterable[DigestItem], by: str) -> tuple[SummaryRow, ...]:
+    counts: dict[str, dict[str, int]] = {}
+    for item in items:
+        if by == "school":
+            name = item.school_name or f"School #{item.school_id}"
+        else:
+            name = item.owner_name or "No owner (ILP coordinator)"
+        row = counts.setdefault(name, {"overdue": 0, "due": 0, "coming up": 0})
+        row[item.urgency] += 1
+    rows = [SummaryRow(n, c["overdue"], c["due"], c["coming up"]) for n, c in counts.items()]
+    return tuple(sorted(rows, key=lambda r: (-r.overdue, -r.total, r.name)))
+
+
+def layout(digest: Digest, max_items: int = MAX_ITEMS) -> DigestLayout:
+    """At most `max_items` items listed, whatever the digest's size. A supervisor's own steps
+    are listed; the steps of others escalated to them become counts per teacher (coordinator,
+    principal) or school (regional VP) plus the `SUPERVISOR_TOP` most urgent."""
+    max_items = max(1, max_items)
+    items = most_urgent_first(digest.items)
+    if digest.summarise_by:
+        own = tuple(i for i in items if i.owner_staff_id == digest.recipient_staff_id)
+        others = tuple(i for i in items if i.owner_staff_id != digest.recipient_staff_id)
+    else:
+        own, others = items, ()
+    if not others:
+        listed = own[:max_items]
+        return DigestLayout(by_student(listed), len(listed), len(own) - len(listed))
+    top = others[: min(SUPERVISOR_TOP, max_items)]
+    listed = own[: max(0, max_items - len(top))]
+    by = "school" if digest.summarise_by == "school" else "teacher"
+    return DigestLayout(
+        groups=by_student(listed),
+        shown=len(listed) + len(top),
+        more=len(own) - len(listed),
+        summary_by=by,
+        summary=_summary_rows(others, by),
+        top=by_student(top),
+        others=len(others),
+        others_more=len(others) - len(top),
+    )

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from lifecycle.types import StepKind
-from notifications.digest import Digest, DigestItem
+from notifications.digest import MAX_ITEMS, Digest, DigestItem, ItemLinks, layout
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 ACK_PAUSE_DAYS = 2
@@ -59,33 +59,41 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def headline(item: DigestItem) -> str:
+def headline(item: DigestItem, with_student: bool = True) -> str:
     """One line saying what is due, for whom (initials + id) and how urgent. Attempt days and
-    "overdue (N)" are school days, as the ladder counts them."""
+    "overdue (N)" are school days, as the ladder counts them. Under a student's heading
+    (`with_student=False`) the line leaves the student out."""
     label = step_label(item.step_kind)
     who = item.student_ref
+    for_who = f" for {who}" if with_student else ""
     due = format_date(item.due)
     if item.attempt_day is not None:
         if item.overdue:
+            subject = who if with_student else "the family"
             return (
-                f"WELCOME CALL NOT COMPLETED: {who} has fewer than 5 logged contact attempts "
+                f"WELCOME CALL NOT COMPLETED: {subject} has fewer than 5 logged contact attempts "
                 f"and no contact by school day {item.attempt_day}"
             )
         return (
-            f"WELCOME CALL for {who}: school day {item.attempt_day} of the contact window "
+            f"WELCOME CALL{for_who}: school day {item.attempt_day} of the contact window "
             f"(due {due}): log your contact attempts"
         )
     if not item.overdue:
         if item.level <= 0:
-            return f"REMINDER: {label} for {who} is due {due}"
+            return f"REMINDER: {label}{for_who} is due {due}"
         if item.school_days_overdue:  # due on a day without a window (a Sunday, a holiday)
-            return f"DUE: {label} for {who} was due {due}"
-        return f"DUE TODAY: {label} for {who} is due today ({due})"
+            return f"DUE: {label}{for_who} was due {due}"
+        return f"DUE TODAY: {label}{for_who} is due today ({due})"
     if item.school_days_overdue is not None:
         late = f"OVERDUE ({_plural(item.school_days_overdue, 'school day')})"
     else:
         late = "OVERDUE"
-    return f"{late}: {label} for {who} was due {due}"
+    return f"{late}: {label}{for_who} was due {due}"
+
+
+def what(item: DigestItem) -> str:
+    """`headline` under the student's heading."""
+    return headline(item, with_student=False)
 
 
 def _summary(digest: Digest) -> tuple[dict[str, int], list[str]]:
@@ -128,6 +136,7 @@ def _environment(template_dir: str | None) -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters["headline"] = headline
+    env.filters["what"] = what
     env.filters["date"] = format_date
     env.filters["label"] = step_label
     return env
@@ -139,8 +148,10 @@ def render_digest(
     html: bool = True,
     template_dir: str | Path | None = None,
     ack_pause_days: int = ACK_PAUSE_DAYS,
+    max_items: int = MAX_ITEMS,
 ) -> RenderedMessage:
-    """Title + plain-text body (+ HTML body unless `html=False`) for one digest."""
+    """Title + plain-text body (+ HTML body unless `html=False`) for one digest: at most
+    `max_items` items, grouped by student (`notifications.digest.layout`)."""
     env = _environment(str(template_dir) if template_dir else None)
     counts, summary = _summary(digest)
     context: dict[str, Any] = {
@@ -148,6 +159,8 @@ def render_digest(
         "counts": counts,
         "summary": summary,
         "ack_pause_days": ack_pause_days,
+        "layout": layout(digest, max_items),
+        "no_links": ItemLinks(),
     }
     title = " ".join(env.get_template("digest_title.txt.j2").render(context).split())
     context["title"] = title

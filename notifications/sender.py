@@ -4,16 +4,20 @@ Which target a recipient's digest goes to, first match wins:
 
 1. the staff row's own `notify_url` (tag `staff-<id>`);
 2. a target tagged `staff-<id>` in the Apprise YAML;
-3. a YAML target for one of the person's roles: `role-<role>-school-<school_id>`, then
+3. e-mail to the address the feed gave the person, through `ILP_SMTP_URL` when it is set
+   (`notifications.mail`), with no per-person configuration;
+4. a YAML target for one of the person's roles: `role-<role>-school-<school_id>`, then
    `role-<role>`;
-4. the default notify URL template (settings `default_notify_url`, e.g. the local sink's
+5. the default notify URL template (settings `default_notify_url`, e.g. the local sink's
    `json://127.0.0.1:8701/staff/{staff_id}`).
 
 The fallback after N failed attempts: the row's `fallback_url` (`fallback-staff-<id>`), else a
 YAML target tagged `fallback-staff-<id>`, else the YAML catch-all `fallback`.
 
-Each digest gets its own small Apprise object holding only its targets (the YAML is parsed once
-per sender), so thousands of staff cost nothing extra. No database, no Prefect here.
+A target that takes HTML (e-mail: Apprise then adds the text part) gets the HTML digest; the
+others (the local sink, chat webhooks) the plain-text one. Both list at most `digest_max_items`
+items. Each digest gets its own small Apprise object holding only its targets (the YAML is
+parsed once per sender), so thousands of staff cost nothing extra. No database, no Prefect here.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from notifications.apprise_config import (
     staff_tag,
 )
 from notifications.deliver import DeliveryResult, send_digest
-from notifications.digest import Digest
+from notifications.digest import Digest, layout
 from notifications.links import LinkBuilder
+from notifications.mail import MailConfigError, mail_url
 from notifications.render import RenderedMessage, render_digest
 
 
@@ -62,6 +67,12 @@ class SenderConfig(Protocol):
     def backoff(self) -> float: ...
     @property
     def backoff_factor(self) -> float: ...
+    @property
+    def smtp_url(self) -> str | None: ...
+    @property
+    def mail_from(self) -> str: ...
+    @property
+    def digest_max_items(self) -> int: ...
 
 
 class Addressee(Protocol):
@@ -77,6 +88,8 @@ class Addressee(Protocol):
     def notify_url(self) -> str | None: ...
     @property
     def fallback_url(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
 
 
 class OutgoingDigest(Protocol):
@@ -90,6 +103,8 @@ class OutgoingDigest(Protocol):
     def now(self) -> datetime: ...
     @property
     def ack_pause_days(self) -> int: ...
+    @property
+    def delivery_id(self) -> int: ...
 
 
 class AppriseSender:
@@ -131,6 +146,16 @@ class AppriseSender:
                 placed = False
         if not placed:
             placed = self._add_yaml(apobj, primary)
+        if not placed and self.config.smtp_url and recipient.email:
+            try:
+                add_staff_target(
+                    apobj,
+                    sid,
+                    mail_url(self.config.smtp_url, recipient.email, self.config.mail_from),
+                )
+                placed = True
+            except (InvalidTargetError, MailConfigError):
+                placed = False
         if not placed:
             for role in recipient.roles:
                 candidates = [role_tag(role)]
@@ -157,7 +182,8 @@ class AppriseSender:
         return apobj, primary, fallback
 
     def render(self, outgoing: OutgoingDigest) -> RenderedMessage:
-        """The digest with freshly signed links, as title + plain-text body."""
+        """The digest with freshly signed links: title, plain-text and HTML body. Only the
+        listed items get links; "acknowledge all" signs the delivery row, not the ids."""
         links = LinkBuilder.with_ttl(
             self.config.secret_key,
             self.config.base_url,
@@ -165,16 +191,33 @@ class AppriseSender:
             ttl_days=self.config.link_ttl_days,
         )
         digest = outgoing.digest
-        digest = replace(digest, links=links.for_digest(digest.recipient_staff_id, digest.items))
-        return render_digest(digest, html=False, ack_pause_days=outgoing.ack_pause_days)
+        shown = layout(digest, self.config.digest_max_items)
+        listed = [i.step_id for g in (*shown.groups, *shown.top) for i in g.items]
+        digest = replace(
+            digest,
+            links=links.for_digest(
+                digest.recipient_staff_id,
+                digest.items,
+                delivery_id=outgoing.delivery_id,
+                report=bool(digest.summarise_by),
+                shown=listed,
+            ),
+        )
+        return render_digest(
+            digest,
+            ack_pause_days=outgoing.ack_pause_days,
+            max_items=self.config.digest_max_items,
+        )
 
     def __call__(self, outgoing: OutgoingDigest) -> DeliveryResult:
         message = self.render(outgoing)
         apobj, primary, fallback = self.targets(outgoing.recipient)
+        html = message.html is not None and takes_html(apobj, primary)
         return send_digest(
             apobj,
             message.title,
-            message.body,
+            message.html if html and message.html is not None else message.body,
+            body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT,
             tag=primary,
             fallback_tag=fallback,
             attempts=self.config.attempts,
@@ -182,3 +225,12 @@ class AppriseSender:
             backoff_factor=self.config.backoff_factor,
             sleep=self.sleep,
         )
+
+
+def takes_html(apobj: apprise.Apprise, tag: str) -> bool:
+    """Whether every target under `tag` asks for HTML (Apprise's e-mail does, and then sends
+    a text part next to it); the sink and chat webhooks get the plain-text digest."""
+    servers = list(apobj.find(tag, match_always=False))
+    return bool(servers) and all(
+        getattr(server, "notify_format", None) == apprise.NotifyFormat.HTML for server in servers
+    )

@@ -3,7 +3,9 @@
 A token is `<payload>.<signature>`, both base64url without padding:
 
 - payload: compact JSON `{"v": 1, "s": staff_id, "a": action, "i": [step ids], "e": expiry}`
-  (`e` in whole seconds since the Unix epoch, UTC);
+  (`e` in whole seconds since the Unix epoch, UTC), plus `"q": {...}` for a bulk link that names
+  a selector (e.g. `{"delivery": 42}`: the steps of that digest) instead of a list of ids, so a
+  link for 600 steps is as short as a link for one;
 - signature: HMAC-SHA256 over the payload *text* with the server secret.
 
 The MAC covers the encoded text rather than the decoded bytes, and the check compares the
@@ -19,9 +21,10 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from config.secrets import InsecureSecretError, check_secret
 
@@ -49,6 +52,11 @@ class TokenClaims:
     step_ids: tuple[int, ...]
     expires_at: datetime  # aware, UTC
     version: int = TOKEN_VERSION
+    selector: tuple[tuple[str, int], ...] = ()  # bulk links: which steps, as a query
+
+    def selects(self, key: str) -> int | None:
+        """The selector's value for `key` (e.g. "delivery"), if the token has one."""
+        return dict(self.selector).get(key)
 
 
 def _b64encode(data: bytes) -> str:
@@ -77,13 +85,31 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _check_shape(action: str, step_ids: tuple[int, ...]) -> None:
+SELECTOR_KEYS: Final = ("delivery",)  # the digest (delivery row) whose steps a bulk link acts on
+SELECTOR_ACTIONS: Final = ("acknowledge",)
+
+
+def _check_shape(
+    action: str, step_ids: tuple[int, ...], selector: tuple[tuple[str, int], ...] = ()
+) -> None:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
+    if selector:
+        if action not in SELECTOR_ACTIONS:
+            raise ValueError(f"an {action!r} token takes no selector")
+        if step_ids:
+            raise ValueError("a token names step ids or a selector, not both")
+        if any(key not in SELECTOR_KEYS for key, _ in selector):
+            raise ValueError("unknown selector")
+        return
     if action in STEPLESS_ACTIONS and step_ids:
         raise ValueError(f"a {action!r} token names no steps")
     if action not in STEPLESS_ACTIONS and not step_ids:
         raise ValueError(f"an {action!r} token needs at least one step id")
+
+
+def _selector(raw: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((str(k), int(v)) for k, v in (raw or {}).items()))
 
 
 def sign_token(
@@ -93,23 +119,28 @@ def sign_token(
     action: str,
     step_ids: tuple[int, ...] = (),
     expires_at: datetime,
+    selector: Mapping[str, int] | None = None,
 ) -> str:
     """A URL-safe token letting `staff_id` do `action` on `step_ids` until `expires_at`.
 
     `action` is "acknowledge", "complete" or "snooze" (one step id, or several for a digest's
     "all items" link), "reassign" (a coordinator's delegation form, one step id),
     "tasks" (the personal task list; no step ids) or "report" (the compliance
-    report page for a coordinator, principal or RVP; no step ids).
+    report page for a coordinator, principal or RVP; no step ids). A bulk "acknowledge" names
+    a `selector` (`{"delivery": id}`: every step of that digest) instead of step ids.
     """
     step_ids = tuple(int(i) for i in step_ids)
-    _check_shape(action, step_ids)
-    body = {
+    query = _selector(selector)
+    _check_shape(action, step_ids, query)
+    body: dict[str, Any] = {
         "v": TOKEN_VERSION,
         "s": int(staff_id),
         "a": action,
         "i": list(step_ids),
         "e": int(_as_utc(expires_at).timestamp()),
     }
+    if query:
+        body["q"] = dict(query)
     payload = _b64encode(json.dumps(body, separators=(",", ":")).encode("utf-8"))
     return f"{payload}.{_signature(_key(secret), payload)}"
 
@@ -133,13 +164,22 @@ def verify_token(secret: str | bytes, token: str, *, now: datetime) -> TokenClai
             step_ids=tuple(int(i) for i in body["i"]),
             expires_at=datetime.fromtimestamp(int(body["e"]), tz=UTC),
             version=version,
+            selector=_selector(body.get("q")),
         )
-    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (
+        binascii.Error,
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
         raise TokenTampered("this link is not valid (unreadable token)") from exc
     if version != TOKEN_VERSION:
         raise TokenTampered(f"this link is not valid (token version {version} is not supported)")
     try:
-        _check_shape(claims.action, claims.step_ids)
+        _check_shape(claims.action, claims.step_ids, claims.selector)
     except ValueError as exc:
         raise TokenTampered(f"this link is not valid ({exc})") from exc
     if _as_utc(now) >= claims.expires_at:
@@ -161,6 +201,7 @@ def refuse_weak_secret(secret: str | bytes, dev_mode: bool) -> None:
 __all__ = [
     "ACTIONS",
     "InsecureSecretError",
+    "SELECTOR_KEYS",
     "STEPLESS_ACTIONS",
     "TokenClaims",
     "TokenError",

@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from config.schools import school_rules
-from lifecycle.access import StepAddress, rung_recipients
+from lifecycle.access import (
+    ANY_TEACHER_KINDS,
+    StaffMember,
+    StepAddress,
+    ladder_roles,
+    may_act,
+    rung_recipients,
+)
 from lifecycle.calendar import SchoolCalendar, school_days_overdue
 from lifecycle.escalation import LadderDecision, LadderState, current_window, snooze_until
 from lifecycle.policy import SchoolPolicy
@@ -83,6 +90,9 @@ class SweepConfig:
     attempts: int = 3
     backoff: float = 1.0
     backoff_factor: float = 2.0
+    smtp_url: str | None = None  # e-mail to the feed's address (notifications/mail.py)
+    mail_from: str = ""
+    digest_max_items: int = 20
 
     @classmethod
     def from_settings(cls, settings: Any = None) -> SweepConfig:
@@ -105,6 +115,9 @@ class SweepConfig:
             attempts=settings.delivery_attempts,
             backoff=settings.delivery_backoff_seconds,
             backoff_factor=settings.delivery_backoff_factor,
+            smtp_url=settings.smtp_url or None,
+            mail_from=settings.mail_from,
+            digest_max_items=settings.digest_max_items,
         )
 
 
@@ -117,6 +130,7 @@ class Recipient:
     school_id: int | None
     notify_url: str | None
     fallback_url: str | None
+    email: str | None = None  # from the feed; used when ILP_SMTP_URL is set
 
 
 @dataclass(frozen=True)
@@ -295,6 +309,7 @@ class _Directory:
             t.c.school_id,
             t.c.notify_url,
             t.c.fallback_url,
+            t.c.email,
         )
         query = sa.select(*cols).where(
             t.c.active.is_(True),
@@ -319,6 +334,7 @@ class _Directory:
                 row.school_id,
                 row.notify_url,
                 row.fallback_url,
+                row.email,
             )
             if index:
                 for role in roles:
@@ -434,7 +450,7 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         {s.row.owner_staff_id for s in sending if s.row.owner_staff_id is not None},
         {s.row.student_id for s in sending},
     )
-    addressed = _address(sending, rules, directory, batch, now)
+    addressed = _address(sending, rules, directory, batch, now, _school_names(session, rules))
     group_keys = _record_deliveries(session, addressed, directory, batch)
     for item in sending:
         row, decision = item.row, item.decision
@@ -445,6 +461,12 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         )
     _hold_and_claim(session, held, [s.row.id for s in sending], now + config.lease)
     return batch
+
+
+def _school_names(session: Session, school_ids: Iterable[int]) -> dict[int, str]:
+    sc = School.__table__  # type: ignore[attr-defined]
+    query = sa.select(sc.c.id, sc.c.name).where(sc.c.id.in_(sorted(school_ids)))
+    return {school.id: school.name for school in session.execute(query)}
 
 
 def _school_rules(session: Session, school_ids: set[int]) -> Rules:
@@ -506,10 +528,16 @@ def _decide_all(
 
 
 def _address(
-    sending: list[_Sending], rules: Rules, directory: _Directory, batch: SweepBatch, now: datetime
+    sending: list[_Sending],
+    rules: Rules,
+    directory: _Directory,
+    batch: SweepBatch,
+    now: datetime,
+    school_names: dict[int, str] | None = None,
 ) -> _Addressed:
     """Who hears of each step at this rung, and in which digest (group) it goes."""
     out = _Addressed()
+    names = school_names or {}
     for item in sending:
         row, rung = item.row, item.decision.send
         assert rung is not None
@@ -522,6 +550,7 @@ def _address(
                 f"{', '.join(Role(r).value for r in rung.notify)} at school {row.school_id}"
             )
         overdue = policy.is_overdue_level(rung.level)
+        owner = directory.by_id.get(row.owner_staff_id) if row.owner_staff_id else None
         digest_item = DigestItem(
             step_id=row.id,
             step_kind=StepKind(row.kind),
@@ -536,14 +565,53 @@ def _address(
                 else None
             ),
             overdue=overdue,
+            owner_staff_id=row.owner_staff_id,
+            owner_name=owner.name if owner else "",
+            school_name=names.get(row.school_id, ""),
         )
+        today = calendar.local_date(now)
         for staff_id in recipients:
             group = (staff_id, item.window, None if policy.digest else row.id)
-            out.items[group].append(digest_item)
+            offered = _offered(row, directory, staff_id, today)
+            out.items[group].append(
+                digest_item
+                if offered == digest_item.actions
+                else replace(digest_item, actions=offered)
+            )
             out.step_groups[row.id].append(group)
             out.ack_days[group] = policy.ack_pause_school_days
         batch.items += len(recipients)
     return out
+
+
+def _offered(row: Any, directory: _Directory, staff_id: int, today: date) -> tuple[str, ...]:
+    """The actions the web app will accept from this recipient, so the digest offers no
+    other: acknowledge and complete when `lifecycle.access.may_act` lets them act, snooze
+    also only while the step is not past due (`services.actions.snooze` refuses later)."""
+    person = directory.by_id.get(staff_id)
+    if person is None:
+        return ()
+    member = StaffMember(staff_id, frozenset(person.roles), person.school_id)
+    kind = StepKind(row.kind)
+    teachers = (
+        frozenset(directory.assigned(row.student_id, Role.TEACHER.value))
+        if kind in ANY_TEACHER_KINDS
+        else frozenset()
+    )
+    schedule = _parse_schedule(row.schedule)
+    allowed = may_act(
+        member,
+        row.owner_staff_id,
+        ladder_roles(rung.notify for rung in schedule),
+        row.school_id,
+        kind=kind,
+        teachers=teachers,
+    )
+    if not allowed:
+        return ()
+    return (
+        ("acknowledge", "complete", "snooze") if row.due >= today else ("acknowledge", "complete")
+    )
 
 
 def _record_deliveries(
@@ -624,13 +692,30 @@ def _outgoing(
     return Outgoing(
         delivery_id=delivery_id,
         key=key,
-        digest=Digest(staff_id, directory.by_id[staff_id].name, window, ordered),
+        digest=Digest(
+            staff_id,
+            directory.by_id[staff_id].name,
+            window,
+            ordered,
+            summarise_by=summarise_by(directory.by_id[staff_id].roles),
+        ),
         recipient=directory.by_id[staff_id],
         level=max(i.level for i in ordered),
         now=now,
         ack_pause_days=addressed.ack_days[group],
         prior_attempts=attempts,
     )
+
+
+def summarise_by(roles: Iterable[str]) -> str:
+    """A regional VP's digest counts per school, a coordinator's or principal's per teacher;
+    everyone else's lists their items."""
+    held = set(roles)
+    if Role.REGIONAL_VP.value in held:
+        return "school"
+    if held & {Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value}:
+        return "owner"
+    return ""
 
 
 def _hold_and_claim(

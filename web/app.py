@@ -52,7 +52,7 @@ from notifications.tokens import (
 )
 from services import actions
 from services.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
-from web import tasklist, views
+from web import bulk, tasklist, views
 from web.pages import (
     MAX_TOKEN_CHARS,
     Clock,
@@ -281,6 +281,8 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
     claims = verified_claims(config, token, now)
     root = page_root(request)
     back = _back_token(config, request.query_params.get("back"), claims.staff_id, now)
+    if bulk.is_bulk(claims):
+        return bulk.show(request, config, token, claims)
     with session_scope(config.db_url) as session:
         staff = staff_of(session, claims)
         if claims.action == "tasks":
@@ -372,6 +374,11 @@ def _act(request: Request, config: WebConfig, token: str, pairs: list[tuple[str,
             405, "Nothing to submit", "This link opens a page; open it to act on a step."
         )
     form = _single_form(pairs)
+    if bulk.is_bulk(claims):
+        page, done = bulk.act(request, config, claims, form)
+        if done:
+            page.background = BackgroundTask(emit_outcomes, config, done, claims.staff_id)
+        return page
     targets = _targets(claims, form)
     actor = Actor(
         staff_id=claims.staff_id,

@@ -96,7 +96,7 @@ def verified_claims(config: WebConfig, token: str, now: datetime) -> TokenClaims
         raise PageError(
             400, "Link not valid", f"{str(exc).capitalize()}. Nothing was changed."
         ) from None
-    ids = (claims.staff_id, *claims.step_ids)
+    ids = (claims.staff_id, *claims.step_ids, *(value for _, value in claims.selector))
     if len(claims.step_ids) > MAX_STEPS or not all(0 < i <= MAX_ID for i in ids):
         raise PageError(400, "Link not valid", "This link is not valid (bad ids).")
     return claims

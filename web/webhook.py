@@ -30,8 +30,11 @@ def accept_enrollments(
     settings: Settings | None = None,
     db_url: str | None = None,
     today: date | None = None,
+    flush: bool = True,
 ) -> tuple[int, dict[str, Any]]:
-    """Store the items; return (HTTP status, body). No Prefect import unless events are sent."""
+    """Store the items; return (HTTP status, body). No Prefect import unless events are sent.
+    `flush=False` (the web server): leave the events to Prefect's background worker instead of
+    draining it inside the request, so a busy Prefect server never holds a caller's answer."""
     from intake.records import FeedError, ParsedFeed
     from intake.webhook import parse_enrollment_items
 
@@ -44,7 +47,7 @@ def accept_enrollments(
     feed = ParsedFeed(kind="json", bulk=False, enrollments=records, rejections=rejections)
     stored = store_enrollments(feed, settings, db_url, today or date.today())
     items = answer_items(item_count(payload), stored)
-    events = announce(stored.labels, stored.created, stored.changed)
+    events = announce(stored.labels, stored.created, stored.changed, flush=flush)
     accepted = sum(1 for i in items if i["status"] != "rejected")
     body = {
         "feed_run_id": stored.result.feed_run_id,
@@ -138,7 +141,11 @@ def answer_items(count: int, stored: StoredItems) -> list[dict[str, Any]]:
 
 
 def announce(
-    labels: dict[int, EnrollmentLabel | None], created: set[int], changed: set[int]
+    labels: dict[int, EnrollmentLabel | None],
+    created: set[int],
+    changed: set[int],
+    *,
+    flush: bool = True,
 ) -> int:
     """One ilp.enrollment.* event per stored enrollment; the trigger plans it. Returns how many
     were queued (0 when Prefect is unreachable: reconciliation plans them instead)."""
@@ -152,7 +159,7 @@ def announce(
             continue
         kind: EnrollmentEventKind = "created" if enrollment_id in created else "changed"
         sent += emit_enrollment_event(kind, enrollment_id, label.school)
-    if sent:
+    if sent and flush:
         flush_events()
     return sent
 
@@ -214,5 +221,6 @@ async def post_enrollments(request: Request) -> JSONResponse:
         payload,
         settings=settings,
         db_url=getattr(request.app.state, "db_url", None),
+        flush=False,
     )
     return JSONResponse(body, status_code=status)

@@ -40,12 +40,12 @@ def test_rendered_digest_reaches_the_sink(sink: SinkServer) -> None:
 
     # Apprise converts to each target's format: a plain json:// target gets text back ...
     assert send_rendered(apobj, message, html=True, tag="staff-12", backoff=0).ok
-    assert "<ol>" not in sink.messages()[-1]["message"]
+    assert "<div" not in sink.messages()[-1]["message"]
     assert "OVERDUE (2 school days)" in sink.messages()[-1]["message"]
     # ... and a target that asks for HTML gets the HTML body.
     add_staff_target(apobj, 13, sink.apprise_url("/html") + "?format=html")
     assert send_rendered(apobj, message, html=True, tag="staff-13", backoff=0).ok
-    assert "<ol>" in sink.messages()[-1]["message"]
+    assert 'class="student"' in sink.messages()[-1]["message"]
 
 
 def test_sink_down_then_up_is_retried_with_backoff(sink: SinkServer) -> None:
