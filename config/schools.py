@@ -39,9 +39,13 @@ class SchoolConfig:
     # A feed row naming a staff id nobody defined: "reject" the row, or accept it with a
     # warning and route the step to the ILP "coordinator" ([intake] unknown_staff).
     unknown_staff: str = "reject"
+    # How the school's feed rows write slash dates ("mdy" or "dmy"; `date_order`, top level or
+    # under [intake]); the CLI's --date-order wins. None: an ambiguous slash date is a row error.
+    date_order: str | None = None
 
 
 UNKNOWN_STAFF_POLICIES = ("reject", "coordinator")
+DATE_ORDERS = ("mdy", "dmy")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class SchoolConfigs:
 
     def for_school(self, source_id: str) -> SchoolConfig:
         return self.by_school.get(source_id, self.default)
+
+    def date_orders(self) -> dict[str, str]:
+        """School -> `date_order`, for the schools whose own file says one."""
+        return {k: c.date_order for k, c in self.by_school.items() if c.date_order}
 
 
 def _read(path: Path) -> SchoolConfig:
@@ -74,6 +82,9 @@ def _read(path: Path) -> SchoolConfig:
         raise SchoolConfigError(
             f"{path}: [intake] unknown_staff must be one of {UNKNOWN_STAFF_POLICIES}"
         )
+    date_order = data.get("date_order") or (data.get("intake") or {}).get("date_order")
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise SchoolConfigError(f"{path}: date_order must be one of {DATE_ORDERS}")
     grade = defaults.get("grade")
     try:
         default_grade = None if grade is None else parse_grade(str(grade))
@@ -88,6 +99,7 @@ def _read(path: Path) -> SchoolConfig:
         default_start=defaults.get("start"),
         timezone=(calendar or {}).get("timezone") or data.get("timezone"),
         unknown_staff=unknown_staff,
+        date_order=date_order,
     )
 
 

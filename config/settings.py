@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     mail_from: str = ""  # the From of those e-mails; default the SMTP user or ilp@<smtp host>
     digest_max_items: int = Field(default=20, ge=1)  # items listed in one digest; the rest: counts
 
+    # --- Parent copy of the EL ILP (services/parent_copy.py) ----------------------------------
+    # Apprise URL template the PDF is sent through, {email} = the guardian's address, e.g.
+    # "mailtos://user:pass@smtp.example.org?to={email}". Empty: the local sink's /guardian/{email}.
+    parent_copy_url: str = ""
+
+    @property
+    def parent_copy_target(self) -> str:
+        """The parent-copy Apprise URL template, with {email} still to fill in."""
+        return self.parent_copy_url or f"json://127.0.0.1:{self.sink_port}/guardian/{{email}}"
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -97,6 +97,9 @@ def _import(
         "planned": planned,
         "scheduled": result.scheduled,
         "fields": dict(sorted(result.fields.items())),
+        # guardians, parents, relatives: new / changed / unchanged / deactivated, links added /
+        # removed (only what the feed carried)
+        "contacts": dict(sorted(result.contacts.items())),
         "warnings": [
             {"file": r.file, "line": r.line, "column": r.column, "reason": r.reason}
             for r in result.warnings

@@ -75,6 +75,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print("  changed fields: " + ", ".join(f"{k} {n}" for k, n in fields.items()))
     if summary.get("scheduled"):
         print(f"  {summary['scheduled']} dated change(s) stored, applied on their day")
+    contacts = summary.get("contacts") or {}
+    if contacts:
+        print("  contacts: " + ", ".join(f"{n} {k}" for k, n in contacts.items()))
     for r in summary.get("warnings", [])[:MAX_LISTED_REJECTIONS]:
         print(f"  warning {r['file']}:{r['line']} [{r['column']}] {csv_safe(r['reason'])}")
     for note, count in summary.get("notes", {}).items():

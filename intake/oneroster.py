@@ -7,6 +7,7 @@ See intake/README.md for the `metadata.ilp.*` columns read.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import KeysView
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from .records import (
 from .values import (
     DATE_ORDERS,
     K12_GRADES,
+    DateOrders,
     parse_bool,
     parse_date,
     parse_english_learner,
@@ -68,9 +70,9 @@ M_STAFF_ROLE = "metadata.ilp.staffRole"
 
 
 class _Ctx:
-    def __init__(self, src: FeedSource, date_order: str | None = None) -> None:
+    def __init__(self, src: FeedSource, orders: DateOrders) -> None:
         self.src = src
-        self.date_order = date_order
+        self.orders = orders
         self.rejections: list[Rejection] = []
         self.tables: dict[str, Table] = {}
         self.class_grades: dict[str, frozenset[int]] = {}  # class -> K-12 grades it names
@@ -78,8 +80,9 @@ class _Ctx:
         self.rejected_enrollments: set[str] = set()  # students with a rejected enrollment row
         self.delta = False  # users.csv is a delta (manifest file.users,delta)
 
-    def date(self, text: str) -> date:
-        return parse_date(text, self.date_order)
+    def date(self, text: str, school: str | None = None) -> date:
+        """A date of a row of `school`: slash dates in that school's order (`DateOrders`)."""
+        return parse_date(text, self.orders.for_school(school))
 
     def table(self, name: str, required: tuple[str, ...]) -> Table | None:
         if not self.src.has(name):
@@ -115,14 +118,17 @@ class _Ctx:
         return {t.file: t.broken_line for t in self.tables.values() if t.broken_line is not None}
 
 
-def parse_oneroster(path: str | Path, *, date_order: str | None = None) -> ParsedFeed:
+def parse_oneroster(
+    path: str | Path, *, date_order: str | None = None, school_orders: DateOrders | None = None
+) -> ParsedFeed:
     """Parse a OneRoster 1.1 or 1.2 CSV feed given as a .zip archive or a folder. `date_order`
-    ("mdy" or "dmy") is how the feed writes slash dates; without it an ambiguous one is a row
-    error."""
+    ("mdy" or "dmy") is how the feed writes slash dates; else each row's school's order from
+    `school_orders`; without either an ambiguous one is a row error."""
     if date_order not in (None, *DATE_ORDERS):
         raise ValueError(f"date order {date_order!r}: expected one of {', '.join(DATE_ORDERS)}")
+    orders = dataclasses.replace(school_orders or DateOrders(), given=date_order)
     with FeedSource(path) as src:
-        return _parse(_Ctx(src, date_order))
+        return _parse(_Ctx(src, orders))
 
 
 def _read_manifest(ctx: _Ctx) -> tuple[str | None, dict[str, str]]:
@@ -249,13 +255,14 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
         if not kind:
             errors.append(("type", MISSING))
         dates: list[date] = []
+        org = row[i_org].strip() or None
         for col, i in (("startDate", i_start), ("endDate", i_end)):
             text = row[i].strip()
             if not text:
                 errors.append((col, MISSING))
                 continue
             try:
-                dates.append(ctx.date(text))
+                dates.append(ctx.date(text, org))
             except ValueError as e:
                 errors.append((col, str(e)))
         if len(dates) == 2 and dates[1] < dates[0]:
@@ -267,7 +274,6 @@ def _read_sessions(ctx: _Ctx, feed: ParsedFeed, orgs: dict[str, str]) -> None:
                 year = int(ytext)
             except ValueError:
                 errors.append(("schoolYear", f"bad schoolYear {ytext!r}: expected a year"))
-        org = row[i_org].strip() or None
         if org is not None and org not in orgs:
             errors.append((org_col, f"unknown school {org!r}: {ctx.not_in('orgs.csv')}"))
         if errors:
@@ -452,7 +458,7 @@ def _read_users(
     staff = feed.staff
     reject = ctx.reject
     empty_roles: list[tuple[str, str]] = []
-    contacts: dict[str, tuple[str, str, str, str, list[str]]] = {}
+    contacts: dict[str, tuple[str, str, str, str, list[str], bool]] = {}
     contact_students: dict[str, list[str]] = {}  # contact -> students, from both sides
 
     for line, row in t.rows():
@@ -505,9 +511,12 @@ def _read_users(
         user_schools = tuple(o for o in user_orgs if o in schools)
         given, family = row[i_given].strip(), row[i_family].strip()
 
+        agents = split_multi(row[i_agents])
+        if agents:
+            feed.agents_named[sid] = tuple(dict.fromkeys(agents))
         if "student" in or_roles:
             seen.add(sid)
-            for agent in split_multi(row[i_agents]):
+            for agent in agents:
                 contact_students.setdefault(agent, []).append(sid)
             if deleted or not enabled:
                 feed.withdrawn_ids.add(sid)
@@ -524,7 +533,7 @@ def _read_users(
             text = row[i_start].strip()
             if text:
                 try:
-                    start = ctx.date(text)
+                    start = ctx.date(text, user_schools[0] if user_schools else None)
                 except ValueError as e:
                     errors.append((M_START, str(e)))
             returning: bool | None = None
@@ -576,8 +585,15 @@ def _read_users(
         if not staff_text and "administrator" in or_roles and user_schools:
             roles.append(Role.PRINCIPAL)
         if not roles and CONTACT_ROLES.intersection(or_roles):
-            contacts[sid] = (given, family, row[i_email].strip(), row[i_phone].strip(), or_roles)
-            for student in split_multi(row[i_agents]):
+            contacts[sid] = (
+                given,
+                family,
+                row[i_email].strip(),
+                row[i_phone].strip(),
+                or_roles,
+                deleted or not enabled,
+            )
+            for student in agents:
                 contact_students.setdefault(sid, []).append(student)
             continue
         if roles:
@@ -590,27 +606,45 @@ def _read_users(
                     email=row[i_email].strip(),
                     roles=tuple(roles),
                     enabled=enabled and not deleted,
+                    school_roles=_school_roles(ctx, roles_orgs, schools),
                 )
             )
     _add_contacts(feed, contacts, contact_students)
     return students, first.keys(), rejected
 
 
+def _school_roles(
+    ctx: _Ctx, roles_orgs: list[tuple[str, str]], schools: set[str]
+) -> tuple[tuple[str, tuple[Role, ...]], ...]:
+    """The ILP roles roles.csv gives at each school (a department's count as its school's);
+    roles at a district or with no org are left to the union."""
+    per: dict[str, list[Role]] = {}
+    for role, org in roles_orgs:
+        if role not in ILP_ROLES or not org:
+            continue
+        school, not_a_school = ctx.school_of(org, schools)
+        if not_a_school is None:
+            held = per.setdefault(school, [])
+            if ILP_ROLES[role] not in held:
+                held.append(ILP_ROLES[role])
+    return tuple((school, tuple(roles)) for school, roles in per.items())
+
+
 def _add_contacts(
     feed: ParsedFeed,
-    contacts: dict[str, tuple[str, str, str, str, list[str]]],
+    contacts: dict[str, tuple[str, str, str, str, list[str], bool]],
     students_of: dict[str, list[str]],
 ) -> None:
     """Guardians, parents and relatives (the learning coaches) as contacts of their students,
-    linked from either side's agentSourcedIds. There is no contacts table: they stay here."""
-    for sid, (given, family, email, phone, or_roles) in contacts.items():
+    linked from either side's agentSourcedIds (services/feed_store.py stores them)."""
+    for sid, (given, family, email, phone, or_roles, deleted) in contacts.items():
         relationship = next(r for r in or_roles if r in CONTACT_ROLES)
         linked = tuple(dict.fromkeys(s for s in students_of.get(sid, []) if s != sid))
-        feed.contacts.append(ContactRecord(sid, linked, given, family, email, phone, relationship))
-    if feed.contacts:
-        feed.notes["guardian, parent or relative kept as a contact (not stored)"] = len(
-            feed.contacts
+        feed.contacts.append(
+            ContactRecord(sid, linked, given, family, email, phone, relationship, deleted)
         )
+    if feed.contacts:
+        feed.notes["guardian, parent or relative read as a contact"] = len(feed.contacts)
 
 
 # A student's class enrollment: (class, school, begin, end, deleted, metadata start, line)
@@ -809,7 +843,7 @@ def _scan_enrollments(
                 dates.append(None)
                 continue
             try:
-                dates.append(ctx.date(text))
+                dates.append(ctx.date(text, school or None))
             except ValueError as e:
                 errors.append((col, str(e)))
                 dates.append(None)

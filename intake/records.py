@@ -58,12 +58,15 @@ class StaffRecord:
     email: str
     roles: tuple[Role, ...]
     enabled: bool = True  # False when enabledUser=false or status=tobedeleted
+    #: (school, its roles) when the feed gives roles per org (1.2 roles.csv); `roles` is the union
+    school_roles: tuple[tuple[str, tuple[Role, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
     """A guardian, parent or relative (OneRoster role): a learning coach of `student_ids`,
-    linked by agentSourcedIds. Kept with the parsed feed; the store has no contacts table yet."""
+    linked by agentSourcedIds from either side. Stored as a contact of those students
+    (services/feed_store.py); `deleted` (status=tobedeleted or enabledUser=false) unlinks it."""
 
     source_id: str
     student_ids: tuple[str, ...]
@@ -72,6 +75,7 @@ class ContactRecord:
     email: str
     phone: str
     relationship: str  # guardian | parent | relative
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,9 @@ class ParsedFeed:
     #: file -> first line with a structural error (wrong cell count, open quote, duplicate or
     #: missing header column). Such a file may have lost rows, so absence proves nothing.
     broken_files: dict[str, int] = field(default_factory=dict)
+    #: user sourcedId -> the agentSourcedIds its own users.csv row names (non-empty cells only):
+    #: a row naming its agents states that user's whole set of links, a blank cell states none
+    agents_named: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: what the parse decided on the feed's behalf, counted ("grade taken from the student's
     #: classes": 3); shown with the import's counts
     notes: dict[str, int] = field(default_factory=dict)

@@ -22,6 +22,7 @@ The webhook (`intake.webhook`) takes JSON items with the same field names and va
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
 from datetime import date
 from pathlib import Path
@@ -38,7 +39,14 @@ from .records import (
     StaffRecord,
     StudentEnrollmentRecord,
 )
-from .values import parse_bool, parse_date, parse_english_learner, parse_student_grade, split_multi
+from .values import (
+    DateOrders,
+    parse_bool,
+    parse_date,
+    parse_english_learner,
+    parse_student_grade,
+    split_multi,
+)
 
 __all__ = ["parse_simple_csv", "validate_item", "SIMPLE_COLUMNS", "REQUIRED_COLUMNS"]
 
@@ -70,7 +78,7 @@ def validate_item(
     file: str,
     line: int,
     known_schools: Collection[str] | None = None,
-    date_order: str | None = None,
+    date_order: str | DateOrders | None = None,
 ) -> tuple[StudentEnrollmentRecord | None, list[Rejection]]:
     """Validate one student row/item; `get(column)` returns the stripped text ('' if absent).
     Returns the record, or None and one Rejection per bad value."""
@@ -93,11 +101,12 @@ def validate_item(
         except ValueError as e:
             bad("grade", str(e))
     dates: dict[str, date | None] = {}
+    order = date_order.for_school(school) if isinstance(date_order, DateOrders) else date_order
     for c in ("start_date", "withdrawn_date"):
         dates[c] = None
         if values[c]:
             try:
-                dates[c] = parse_date(values[c], date_order)
+                dates[c] = parse_date(values[c], order)
             except ValueError as e:
                 bad(c, str(e))
     start, end = dates["start_date"], dates["withdrawn_date"]
@@ -179,6 +188,7 @@ def parse_simple_csv(
     known_schools: Collection[str] | None = None,
     bulk: bool = True,
     date_order: str | None = None,
+    school_orders: DateOrders | None = None,
 ) -> ParsedFeed:
     """Parse a simple student CSV. `known_schools` (optional) rejects rows naming other schools.
     `bulk` says whether the file lists every current student (enables missing-student
@@ -198,6 +208,7 @@ def parse_simple_csv(
     def reject(file: str, line: int, column: str, reason: str) -> None:
         feed.rejections.append(Rejection(file, line, column, reason))
 
+    orders = dataclasses.replace(school_orders or DateOrders(), given=date_order)
     t = Table(fh, p.name, REQUIRED_COLUMNS, normalize=normalize_column, reject=reject)
     cols = {c: t.col(c) for c in SIMPLE_COLUMNS}
     first: dict[str, int] = {}
@@ -206,7 +217,7 @@ def parse_simple_csv(
         def get(c: str, row: list[str] = row) -> str:
             return row[cols[c]].strip()
 
-        rec, errs = validate_item(get, p.name, line, known_schools, date_order)
+        rec, errs = validate_item(get, p.name, line, known_schools, orders)
         sid = row[cols["student_id"]].strip()
         if sid:
             feed.students_seen.add(sid)

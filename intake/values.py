@@ -3,6 +3,8 @@ message fit for a `Rejection.reason`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 from lifecycle.types import EnglishLearner, Role
@@ -25,6 +27,25 @@ STAFF_ROLES = {r.value: r for r in Role}
 
 
 DATE_ORDERS = ("mdy", "dmy")
+
+
+@dataclass(frozen=True)
+class DateOrders:
+    """How a feed's slash dates are read, row by row: the command line's `--date-order` wins,
+    then the row's school's `date_order` (school TOML), then the default file's; without any,
+    an ambiguous slash date is a row error. A row with no school (a district-wide academic
+    session) uses the default file's."""
+
+    given: str | None = None
+    by_school: Mapping[str, str] = field(default_factory=dict)
+    default: str | None = None
+
+    def for_school(self, school: str | None) -> str | None:
+        if self.given:
+            return self.given
+        if school and school in self.by_school:
+            return self.by_school[school]
+        return self.default
 
 
 def parse_date(text: str, order: str | None = None) -> date:

@@ -14,8 +14,8 @@ means the student's staff in that role.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lifecycle.types import Role, StepKind
@@ -31,6 +31,15 @@ class StaffMember:
     roles: frozenset[str]
     school_id: int | None
     active: bool = True
+    #: school id -> the roles held there, when the feed gives roles per school (1.2 roles.csv).
+    #: A role named here is held only at those schools; any other role at `school_id`.
+    school_roles: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    def holds_at(self, role: str, school_id: int) -> bool:
+        """Whether the staff member holds `role` at the school (not a district-wide check)."""
+        if any(role in roles for roles in self.school_roles.values()):
+            return role in self.school_roles.get(school_id, frozenset())
+        return self.school_id is not None and self.school_id == school_id
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def may_act(
     for role in escalates_to & staff.roles:
         if role == Role.REGIONAL_VP.value and staff.school_id is None:
             return True
-        if staff.school_id is not None and staff.school_id == school_id:
+        if staff.holds_at(role, school_id):
             return True
     return False
 
@@ -79,7 +88,7 @@ def may_reassign(staff: StaffMember | None, school_id: int) -> bool:
         staff is not None
         and staff.active
         and Role.ILP_COORDINATOR.value in staff.roles
-        and staff.school_id == school_id
+        and staff.holds_at(Role.ILP_COORDINATOR.value, school_id)
     )
 
 

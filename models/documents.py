@@ -67,6 +67,11 @@ class ParentCopy(SQLModel, table=True):
     pdf: bytes = Field(sa_type=sa.LargeBinary())
     handed_over: str | None = Field(default=None, max_length=16)  # "sent" | "printed"
     recipient: str | None = Field(default=None, max_length=320)  # the guardian's address
+    # A sent copy goes out after its transaction commits: "to_send" in the transaction, then
+    # "sent" or "failed" (a failed send never undoes the step; a rolled-back one never sends).
+    send_status: str | None = Field(default=None, max_length=16)
+    sent_at: datetime | None = None
+    send_error: str | None = None
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(default_factory=utcnow)
 

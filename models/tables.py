@@ -151,6 +151,9 @@ class Staff(SQLModel, table=True):
     family_name: str = Field(max_length=255)
     email: str | None = Field(default=None, index=True, max_length=320)
     roles: list[str] = Field(default_factory=list, sa_type=_json())  # Role values
+    # {school id: [Role values]} when the feed gives roles per school (1.2 roles.csv); access
+    # checks read a role named here at those schools only. `roles` stays the union.
+    school_roles: dict[str, list[str]] = Field(default_factory=dict, sa_type=_json())
     school_id: int | None = Field(default=None, foreign_key="school.id", index=True)  # NULL: RVP
     notify_url: str | None = None  # Apprise URL
     fallback_url: str | None = None
@@ -160,6 +163,35 @@ class Staff(SQLModel, table=True):
 
     def has_role(self, role: Role | str) -> bool:
         return Role(role).value in self.roles
+
+
+class Contact(SQLModel, table=True):
+    """A guardian, parent or relative from the feed: a student's learning coach. Shown behind a
+    signed link on the student's steps and used for the parent copy; never in a message."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: str = Field(unique=True, max_length=255)  # the feed's user sourcedId
+    given_name: str = Field(default="", max_length=255)
+    family_name: str = Field(default="", max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    relationship: str = Field(default="guardian", max_length=32)  # its OneRoster role
+    active: bool = True  # False once deleted or disabled in a feed (its links are removed)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
+
+
+class StudentContact(SQLModel, table=True):
+    """A contact of a student, as the feed links them (agentSourcedIds, from either side)."""
+
+    __tablename__ = "student_contact"
+    __table_args__ = (UniqueConstraint("student_id", "contact_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    student_id: int = Field(foreign_key="student.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    relationship: str = Field(default="guardian", max_length=32)  # guardian | parent | relative
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Assignment(SQLModel, table=True):
@@ -339,6 +371,8 @@ TABLES: tuple[type[SQLModel], ...] = (
     School,
     Student,
     Staff,
+    Contact,
+    StudentContact,
     Assignment,
     Enrollment,
     Step,

@@ -136,8 +136,9 @@ def escalation_roles(step: Step) -> frozenset[str]:
 
 
 def staff_member(staff: Staff) -> StaffMember:
+    per_school = {int(k): frozenset(v) for k, v in (staff.school_roles or {}).items()}
     return StaffMember(
-        int(staff.id or 0), frozenset(staff.roles or ()), staff.school_id, staff.active
+        int(staff.id or 0), frozenset(staff.roles or ()), staff.school_id, staff.active, per_school
     )
 
 

@@ -13,7 +13,12 @@ A feed changes only what it says:
   day by `apply_due_changes` (the sweep calls it), so the steps stay open until then;
 - a teacher, counselor or ESL teacher id that no feed defined rejects the row, or (school config
   `[intake] unknown_staff = "coordinator"`) is accepted with a warning and that role's steps go
-  to the school's ILP coordinator.
+  to the school's ILP coordinator;
+- contacts (guardians, parents, relatives: the learning coaches) are stored with their links to
+  students. A users.csv row whose agentSourcedIds cell names agents states that user's whole
+  set of links (links it no longer names are removed); a blank cell keeps them. A contact
+  deleted or disabled keeps its row, inactive, and loses its links. A feed without contacts
+  changes none.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ from sqlmodel import Session
 
 from config.schools import SchoolConfig, SchoolConfigs
 from intake.calendars import SessionCalendarError, calendar_from_feed_sessions
-from intake.records import UNSET, ParsedFeed, Rejection, StaffRecord, StudentEnrollmentRecord
+from intake.records import (
+    UNSET,
+    ContactRecord,
+    ParsedFeed,
+    Rejection,
+    StaffRecord,
+    StudentEnrollmentRecord,
+)
 from lifecycle.calendar import SchoolCalendar, calendar_from_mapping
 from lifecycle.planner import PlanError, validate
 from lifecycle.students import initials
@@ -41,6 +53,7 @@ from lifecycle.types import Enrollment as PlannerEnrollment
 from models.bulk import insert_many
 from models.tables import (
     Assignment,
+    Contact,
     Enrollment,
     EnrollmentStatus,
     FeedRun,
@@ -49,6 +62,7 @@ from models.tables import (
     Staff,
     Step,
     Student,
+    StudentContact,
     utcnow,
 )
 
@@ -79,6 +93,9 @@ class FeedResult:
     # unchanged enrollments whose staff changed (teachers, or an owner disabled/re-enabled):
     # re-planned only so their open steps follow the new owner
     reowned_ids: list[int] = field(default_factory=list)
+    #: guardians, parents and relatives: new, changed, unchanged, deactivated contacts and
+    #: links added / removed (only what the feed carried)
+    contacts: Counter[str] = field(default_factory=Counter)
 
     @property
     def rejected(self) -> int:
@@ -234,6 +251,7 @@ def apply_feed(
     if run.bulk:
         gone |= _missing_from_bulk(session, run, schools)
     _withdraw_students(session, run, gone)
+    _upsert_contacts(session, run)
     result.reowned_ids = _reowned(session, moved, toggled)
     return result
 
@@ -434,12 +452,30 @@ def _defined_staff(run: _Apply) -> list[StaffRecord]:
     return [s for s in run.feed.staff if s.email]
 
 
-def _staff_values(record: StaffRecord, row: Row, run: _Apply, school: int | None) -> dict[str, Any]:
+def _school_roles(record: StaffRecord, schools: dict[str, Row]) -> dict[str, list[str]]:
+    """{school id: roles} from the record's per-school roles, for schools on file."""
+    return {
+        str(schools[s].id): sorted(r.value for r in roles)
+        for s, roles in record.school_roles
+        if s in schools
+    }
+
+
+def _staff_values(
+    record: StaffRecord,
+    row: Row,
+    run: _Apply,
+    school: int | None,
+    schools: dict[str, Row] | None = None,
+) -> dict[str, Any]:
     """The carried, non-blank fields of one staff record that differ from the stored row."""
     values: dict[str, Any] = {}
     if record.email and record.email != row.email:
         values["email"] = record.email
     if run.oneroster:
+        per_school = _school_roles(record, schools or {})
+        if per_school != (row.school_roles or {}):
+            values["school_roles"] = per_school
         roles = sorted(r.value for r in record.roles)
         for key, value in (("given_name", record.given_name), ("family_name", record.family_name)):
             if value and value != getattr(row, key):
@@ -477,9 +513,9 @@ def _upsert_staff(
         school = next((schools[i].id for i in record.school_ids if i in schools), None)
         row = existing.get(record.source_id)
         if row is None:
-            inserts.append(_new_staff(record, school, run.now))
+            inserts.append(_new_staff(record, school, run.now, _school_roles(record, schools)))
             continue
-        values = _staff_values(record, row, run, school)
+        values = _staff_values(record, row, run, school, schools)
         if values:
             run.result.fields.update(f"staff.{k}" for k in values)
             session.execute(
@@ -493,7 +529,12 @@ def _upsert_staff(
     return {k: v.id for k, v in _ids_by_source(session, t, wanted, columns=("id",)).items()}
 
 
-def _new_staff(record: StaffRecord, school: int | None, now: datetime) -> dict[str, Any]:
+def _new_staff(
+    record: StaffRecord,
+    school: int | None,
+    now: datetime,
+    school_roles: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     named = record.given_name or record.family_name
     return {
         "source_id": record.source_id,
@@ -501,6 +542,7 @@ def _new_staff(record: StaffRecord, school: int | None, now: datetime) -> dict[s
         "family_name": record.family_name if named else record.source_id,
         "email": record.email or None,
         "roles": sorted(r.value for r in record.roles),
+        "school_roles": school_roles or {},
         "school_id": school,
         "active": record.enabled,
         "created_at": now,
@@ -1030,3 +1072,151 @@ def _refingerprint(session: Session, row: Row) -> None:
     session.execute(
         sa.update(t).where(t.c.id == row.id).values(fingerprint=fp, updated_at=utcnow())
     )
+
+
+# -- contacts (learning coaches) --------------------------------------------------------------
+
+
+def _contact_values(record: ContactRecord, row: Row) -> dict[str, Any]:
+    """The carried, non-blank fields of a contact that differ from the stored row."""
+    values: dict[str, Any] = {}
+    for key in ("given_name", "family_name", "email", "phone", "relationship"):
+        value = getattr(record, key)
+        if value and value != getattr(row, key):
+            values[key] = value
+    if row.active == record.deleted:
+        values["active"] = not record.deleted
+    return values
+
+
+def _upsert_contacts(session: Session, run: _Apply) -> None:
+    """Store the feed's contacts and the links it states. Links go only to students and
+    contacts on file; a feed that carries no contacts and names no agents changes none."""
+    feed, counts = run.feed, run.result.contacts
+    t, st = _table(Contact), _table(Student)
+    gone_ids = set(feed.withdrawn_ids)  # a delta deletion without its role may be a contact
+    if not feed.contacts and not feed.agents_named and not gone_ids:
+        return
+    records = {c.source_id: c for c in feed.contacts}
+    existing = _ids_by_source(session, t, records)
+    inserts = []
+    for sid, record in records.items():
+        row = existing.get(sid)
+        if row is None:
+            if record.deleted:
+                counts["skipped (deleted at first sight)"] += 1
+                continue
+            inserts.append(
+                {
+                    "source_id": sid,
+                    "given_name": record.given_name,
+                    "family_name": record.family_name,
+                    "email": record.email or None,
+                    "phone": record.phone or None,
+                    "relationship": record.relationship,
+                    "active": True,
+                    "created_at": run.now,
+                    "updated_at": run.now,
+                }
+            )
+            counts["new"] += 1
+            continue
+        values = _contact_values(record, row)
+        if not values:
+            counts["unchanged"] += 1
+            continue
+        counts["deactivated" if values.get("active") is False else "changed"] += 1
+        run.result.fields.update(f"contact.{k}" for k in values)
+        session.execute(sa.update(t).where(t.c.id == row.id).values(**values, updated_at=run.now))
+    insert_many(session.connection(), t, inserts)
+    # who is who: every user the links may name, as stored now
+    named = set(feed.agents_named) | {a for v in feed.agents_named.values() for a in v}
+    named |= {s for c in feed.contacts for s in c.student_ids} | gone_ids | set(records)
+    contacts = _ids_by_source(session, t, named, columns=("active", "relationship"))
+    students = {k: v.id for k, v in _ids_by_source(session, st, named, columns=()).items()}
+    gone = {contacts[s].id for s in gone_ids if s in contacts}
+    gone |= {contacts[s].id for s, r in records.items() if r.deleted and s in contacts}
+    if gone_ids & set(contacts):
+        stale = [s for s in gone_ids if s in contacts and contacts[s].active]
+        for chunk in _chunks(stale):
+            session.execute(
+                sa.update(t)
+                .where(t.c.source_id.in_(chunk))
+                .values(active=False, updated_at=run.now)
+            )
+        if stale:
+            counts["deactivated"] += len(stale)
+    wanted, stated = _stated_links(feed, contacts, students, gone)
+    _replace_links(session, run, wanted, stated, gone)
+
+
+def _stated_links(
+    feed: ParsedFeed, contacts: dict[str, Row], students: dict[str, int], gone: set[int]
+) -> tuple[dict[tuple[int, int], str], tuple[set[int], set[int]]]:
+    """({(student id, contact id): relationship} the feed links, (students, contacts) whose whole
+    set of links the feed states: their own row names its agents)."""
+    relationship = {c.source_id: c.relationship for c in feed.contacts}
+    wanted: dict[tuple[int, int], str] = {}
+
+    def link(student: str, contact: str) -> None:
+        c, s = contacts.get(contact), students.get(student)
+        if c is not None and s is not None and c.id not in gone:
+            wanted[(s, c.id)] = relationship.get(contact) or c.relationship
+
+    for record in feed.contacts:
+        for student in record.student_ids:
+            link(student, record.source_id)
+    for user, agents in feed.agents_named.items():
+        for agent in agents:
+            if user in students:
+                link(user, agent)
+            elif user in contacts:
+                link(agent, user)
+    stated_students = {students[u] for u in feed.agents_named if u in students}
+    stated_contacts = {contacts[u].id for u in feed.agents_named if u in contacts}
+    return wanted, (stated_students, stated_contacts)
+
+
+def _replace_links(
+    session: Session,
+    run: _Apply,
+    wanted: dict[tuple[int, int], str],
+    stated: tuple[set[int], set[int]],
+    gone: set[int],
+) -> None:
+    lt = _table(StudentContact)
+    stated_students, stated_contacts = stated
+    students = {s for s, _ in wanted} | stated_students
+    contacts = {c for _, c in wanted} | stated_contacts | gone
+    current: dict[tuple[int, int], Row] = {}
+    columns = (lt.c.id, lt.c.student_id, lt.c.contact_id, lt.c.relationship)
+    for chunk in _chunks(sorted(students)):
+        for row in session.execute(sa.select(*columns).where(lt.c.student_id.in_(chunk))):
+            current[(row.student_id, row.contact_id)] = row
+    for chunk in _chunks(sorted(contacts)):
+        for row in session.execute(sa.select(*columns).where(lt.c.contact_id.in_(chunk))):
+            current[(row.student_id, row.contact_id)] = row
+    counts = run.result.contacts
+    inserts = [
+        {"student_id": s, "contact_id": c, "relationship": rel, "created_at": run.now}
+        for (s, c), rel in sorted(wanted.items())
+        if (s, c) not in current
+    ]
+    insert_many(session.connection(), lt, inserts)
+    if inserts:
+        counts["links added"] += len(inserts)
+    for key, rel in wanted.items():
+        link = current.get(key)
+        if link is not None and link.relationship != rel:
+            session.execute(sa.update(lt).where(lt.c.id == link.id).values(relationship=rel))
+            run.result.fields["student_contact.relationship"] += 1
+    stale = [
+        row.id
+        for key, row in current.items()
+        if key not in wanted
+        and (key[1] in gone or key[0] in stated_students or key[1] in stated_contacts)
+    ]
+    for chunk in _chunks(stale):
+        session.execute(sa.delete(lt).where(lt.c.id.in_(chunk)))
+    if stale:
+        counts["links removed"] += len(stale)

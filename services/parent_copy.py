@@ -4,34 +4,45 @@ The seed (002): "the ILP coordinator will send you a hard copy or email a pdf". 
 completes the `parent_copy` step one of two ways:
 
 * **send**: Apprise delivers the PDF as an attachment to the guardian's address (prefilled from
-  the feed when it carried one), through the parent-copy notify URL template;
+  the student's contacts in the feed: guardians first, then parents, relatives), through the
+  parent-copy URL template (`Settings.parent_copy_url`, `ILP_PARENT_COPY_URL`);
 * **printed**: the coordinator printed it and handed it over.
 
 Either way the exact PDF (bytes and SHA-256) is stored in `parent_copy`, and the audit event
 names the copy, its checksum, the language and, when sent, the address. The message itself
 carries initials and the internal id only; the student's name is inside the PDF, for the family.
+
+Sending happens after the step's transaction commits (`hand_over_and_send`): the transaction
+records the copy as "to_send"; only a committed copy is sent, then marked "sent" or "failed"
+with an audit event of its own. A failed send never undoes the step (print it instead, or send
+again); a rolled-back transaction never sends. `send_pending` sends copies left "to_send" by a
+process that stopped between the commit and the send.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import apprise
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from config.labels import labels_for
+from config.settings import Settings, get_settings
 from lifecycle.el_ilp import content_of
 from lifecycle.types import StepKind, grade_name
+from models.db import session_scope
 from models.documents import ElIlpVersion, ParentCopy
-from models.tables import Note
+from models.tables import AuditEvent, Note, Student
 from services.actions import (
     ActionOutcome,
     Actor,
@@ -44,14 +55,15 @@ from services.actions import (
     load_step,
     snapshot,
 )
+from services.contacts import contacts_of
 from services.el_ilp import latest
 from services.ilp_pdf import CopyHeader, render_parent_copy
 
 HOW = ("send", "printed")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
-# Feed columns (kept in Student.external) that may carry a guardian's address.
+# Feed columns (kept in Student.external) that may carry a guardian's address (simple CSVs).
 GUARDIAN_KEYS = ("guardian_email", "parent_email", "agent_email", "guardianEmail")
-ENV_URL = "ILP_PARENT_COPY_URL"
+TO_SEND, SENT, FAILED = "to_send", "sent", "failed"
 
 # (Apprise URL, title, body, attachment path) -> sent?
 Send = Callable[[str, str, str, Path], bool]
@@ -61,16 +73,19 @@ class NoVersion(InvalidInput):
     """There is no saved EL ILP version to copy yet."""
 
 
-def parent_copy_url(sink_port: int) -> str:
-    """The Apprise URL template for parent copies: `ILP_PARENT_COPY_URL` (e.g.
-    `mailtos://user:pass@smtp.example.org?to={email}`), else the local sink."""
-    return os.environ.get(ENV_URL) or f"json://127.0.0.1:{sink_port}/guardian/{{email}}"
+def parent_copy_url(settings: Settings | None = None) -> str:
+    """The Apprise URL template for parent copies (`ILP_PARENT_COPY_URL`), else the sink."""
+    return (settings or get_settings()).parent_copy_target
 
 
-def guardian_address(external: Mapping[str, str] | None) -> str:
-    """The guardian's address from the feed, when it carried one."""
+def guardian_address(session: Session, student: Student) -> str:
+    """The guardian's address: the first of the student's contacts from the feed with a valid
+    e-mail (guardians, then parents, then relatives), else a guardian column of a simple CSV."""
+    for contact in contacts_of(session, int(student.id or 0)):
+        if _EMAIL.match(contact.email):
+            return contact.email
     for key in GUARDIAN_KEYS:
-        value = str((external or {}).get(key) or "").strip()
+        value = str((student.external or {}).get(key) or "").strip()
         if _EMAIL.match(value):
             return value
     return ""
@@ -119,15 +134,10 @@ def preview(session: Session, step_id: int, staff_id: int) -> Draft:
 
 
 def hand_over(
-    session: Session,
-    step_id: int,
-    actor: Actor,
-    form: Mapping[str, Any],
-    *,
-    url_template: str,
-    send: Send = apprise_send,
+    session: Session, step_id: int, actor: Actor, form: Mapping[str, Any]
 ) -> ActionOutcome:
-    """Complete the parent_copy step by sending the PDF or recording it printed."""
+    """Complete the parent_copy step: the PDF is stored, and a copy to e-mail is recorded
+    "to_send" (sent after this transaction commits: `send_recorded`)."""
     ctx = _begin(session, step_id, actor, "complete")
     if isinstance(ctx, ActionOutcome):
         return ctx
@@ -138,24 +148,11 @@ def hand_over(
     if how not in HOW:
         raise InvalidInput("Choose: send the PDF by email, or printed and handed over", "how")
     address = str(form.get("email") or "").strip()
+    if how == "send" and not address:
+        address = guardian_address(session, ctx.student)
     if how == "send" and not _EMAIL.match(address):
         raise InvalidInput("Give the guardian's email address (name@example.org)", "email")
     made = draft(session, ctx)
-    labels = labels_for(made.language)[1]
-    ref = ctx.student_ref
-    if how == "send":
-        with tempfile.TemporaryDirectory(prefix="ilp-parent-copy-") as folder:
-            path = Path(folder) / made.filename
-            path.write_bytes(made.pdf)
-            title = labels["email_subject"].format(ref=ref, version=made.version.version)
-            body = labels["email_body"].format(ref=ref, version=made.version.version)
-            url = url_template.replace("{email}", quote(address, safe="@"))
-            if not send(url, title, body, path):
-                raise InvalidInput(
-                    "The email could not be sent. Nothing was changed: try again, or print it "
-                    "and mark it handed over.",
-                    "email",
-                )
     before = snapshot(step)
     copy = ParentCopy(
         step_id=int(step.id or 0),
@@ -167,6 +164,7 @@ def hand_over(
         pdf=made.pdf,
         handed_over=how,
         recipient=address if how == "send" else None,
+        send_status=TO_SEND if how == "send" else None,
         staff_id=actor.staff_id,
         created_at=actor.now,
     )
@@ -189,26 +187,179 @@ def hand_over(
     )
     session.add(note)
     session.flush()
-    after = snapshot(step) | {
-        "note_id": note.id,
-        "parent_copy": {
-            "id": copy.id,
-            "how": how,
-            "recipient": copy.recipient,
-            "filename": made.filename,
-            "sha256": made.sha256,
-            "size": len(made.pdf),
-            "language": made.language,
-            "el_ilp_version": made.version.version,
-        },
-    }
+    after = snapshot(step) | {"note_id": note.id, "parent_copy": _copy_audit(copy, made)}
     audit_id = _audit(session, ctx, actor, "step.completed", before, after)
     message = (
-        f"Sent the EL ILP (version {made.version.version}) to {address} as a PDF."
+        f"Recorded: the EL ILP (version {made.version.version}) goes to {address} as a PDF."
         if how == "send"
         else f"Recorded: the EL ILP (version {made.version.version}) was printed and handed over."
     )
-    return _done(ctx, "complete", message, audit_id, "completed", completed=True)
+    outcome = _done(ctx, "complete", message, audit_id, "completed", completed=True)
+    outcome.after["parent_copy_id"] = copy.id
+    return outcome
+
+
+def _copy_audit(copy: ParentCopy, made: Draft | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": copy.id,
+        "how": copy.handed_over,
+        "recipient": copy.recipient,
+        "filename": copy.filename,
+        "sha256": copy.sha256,
+        "size": copy.size,
+        "language": copy.language,
+        "send_status": copy.send_status,
+    }
+    if made is not None:
+        out["el_ilp_version"] = made.version.version
+    return out
+
+
+def send_recorded(
+    copy_id: int,
+    now: datetime,
+    *,
+    db_url: str | None = None,
+    url_template: str | None = None,
+    send: Send = apprise_send,
+) -> str | None:
+    """Send one committed copy recorded "to_send"; mark it "sent" or "failed" and audit what
+    was sent (address, file, checksum). Returns the new status, or None when the copy was not
+    waiting (already sent, printed, or never committed): a copy is claimed once."""
+    template = url_template or parent_copy_url()
+    pc = ParentCopy.__table__  # type: ignore[attr-defined]
+    with session_scope(db_url) as session:
+        claimed = session.execute(
+            sa.update(pc)
+            .where(pc.c.id == copy_id, pc.c.send_status == TO_SEND)
+            .values(send_status="sending")
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        copy = session.get(ParentCopy, copy_id)
+        assert copy is not None
+        session.expunge(copy)
+        ref = _student_ref(session, copy.step_id)
+        version = _version_number(session, copy)
+    labels = labels_for(copy.language)[1]
+    error = ""
+    try:
+        with tempfile.TemporaryDirectory(prefix="ilp-parent-copy-") as folder:
+            path = Path(folder) / copy.filename
+            path.write_bytes(copy.pdf)
+            title = labels["email_subject"].format(ref=ref, version=version)
+            body = labels["email_body"].format(ref=ref, version=version)
+            url = template.replace("{email}", quote(copy.recipient or "", safe="@"))
+            ok = send(url, title, body, path)
+    except Exception as exc:  # Apprise refusing the URL, a full disk: a failed send, recorded
+        ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+    status = SENT if ok else FAILED
+    with session_scope(db_url) as session:
+        row = session.get(ParentCopy, copy_id)
+        assert row is not None
+        row.send_status = status
+        row.sent_at = now if ok else None
+        row.send_error = None if ok else (error or "the notification service refused it")
+        session.add(row)
+        session.add(
+            AuditEvent(
+                at=now,
+                actor_staff_id=row.staff_id,
+                action="parent_copy.sent" if ok else "parent_copy.send_failed",
+                step_id=row.step_id,
+                after={"parent_copy": _copy_audit(row)},
+                detail=row.send_error,
+            )
+        )
+    return status
+
+
+def send_pending(
+    now: datetime,
+    *,
+    db_url: str | None = None,
+    url_template: str | None = None,
+    send: Send = apprise_send,
+) -> dict[int, str]:
+    """Send every copy still "to_send" (a process stopped between its commit and the send)."""
+    pc = ParentCopy.__table__  # type: ignore[attr-defined]
+    with session_scope(db_url) as session:
+        ids = list(session.execute(sa.select(pc.c.id).where(pc.c.send_status == TO_SEND)).scalars())
+    out: dict[int, str] = {}
+    for copy_id in ids:
+        status = send_recorded(copy_id, now, db_url=db_url, url_template=url_template, send=send)
+        if status is not None:
+            out[copy_id] = status
+    return out
+
+
+def hand_over_and_send(
+    step_id: int,
+    actor: Actor,
+    form: Mapping[str, Any],
+    *,
+    db_url: str | None = None,
+    url_template: str | None = None,
+    send: Send = apprise_send,
+) -> ActionOutcome:
+    """`hand_over` in its own transaction, then (once committed) the e-mail. The outcome's
+    message says whether the e-mail went; the step stays completed either way."""
+    with session_scope(db_url) as session:
+        outcome = hand_over(session, step_id, actor, form)
+    copy_id = outcome.after.get("parent_copy_id")
+    if not outcome.changed or str(form.get("how") or "").strip() != "send" or copy_id is None:
+        return outcome
+    status = send_recorded(
+        int(copy_id), actor.now, db_url=db_url, url_template=url_template, send=send
+    )
+    with session_scope(db_url) as session:
+        copy = session.get(ParentCopy, int(copy_id))
+        assert copy is not None
+        recipient, number = copy.recipient, _version_number(session, copy)
+    if status == SENT:
+        message = f"Sent the EL ILP (version {number}) to {recipient} as a PDF."
+    else:
+        message = (
+            f"The step is completed, but the email to {recipient} could not be sent (recorded "
+            "as failed). Print the PDF and hand it over."
+        )
+    return dataclasses.replace(outcome, message=message)
+
+
+def send_again(
+    copy_id: int,
+    now: datetime,
+    *,
+    db_url: str | None = None,
+    url_template: str | None = None,
+    send: Send = apprise_send,
+) -> str | None:
+    """Try a failed copy once more (the same PDF, to the same address)."""
+    pc = ParentCopy.__table__  # type: ignore[attr-defined]
+    with session_scope(db_url) as session:
+        session.execute(
+            sa.update(pc)
+            .where(pc.c.id == copy_id, pc.c.send_status == FAILED)
+            .values(send_status=TO_SEND)
+        )
+    return send_recorded(copy_id, now, db_url=db_url, url_template=url_template, send=send)
+
+
+def _version_number(session: Session, copy: ParentCopy) -> int:
+    version = session.get(ElIlpVersion, copy.version_id) if copy.version_id else None
+    return version.version if version else 0
+
+
+def _student_ref(session: Session, step_id: int) -> str:
+    from lifecycle.students import student_ref
+    from models.tables import Enrollment, Step
+
+    step = session.get(Step, step_id)
+    enrollment = session.get(Enrollment, step.enrollment_id) if step else None
+    student = session.get(Student, enrollment.student_id) if enrollment else None
+    return student_ref(
+        student.initials if student else None, int(student.id or 0) if student else 0
+    )
 
 
 def copies(session: Session, step_id: int) -> list[ParentCopy]:

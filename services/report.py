@@ -19,6 +19,10 @@ Every non-cancelled step falls in exactly one **bucket**, as of `now` (each scho
 Choices *(documented here and in ``ilp report --help``)*:
 
 - **Cancelled steps are excluded** (withdrawal or re-plan made them moot).
+- **Notices and input requests are not compliance items**: `el_ilp_notice` (collaborators told
+  of a new EL ILP version) and `teacher_input` (input before a review) are requests between
+  staff, not ILP steps of the rules, so they are in no count, flag or list here, whatever their
+  `required` flag says.
 - **Optional steps** (the enrollment quarter's own quarter note) are **not** in the main counts,
   by school, teacher or step; they are reported separately in ``Report.optional`` (a total) and
   ``Report.optional_by_step``.
@@ -57,7 +61,7 @@ from config.schools import school_rules
 from lifecycle.calendar import school_days_overdue
 from lifecycle.escalation import escalated_school_days
 from lifecycle.students import student_ref
-from lifecycle.types import StepKind, StepStatus
+from lifecycle.types import UNPLANNED_KINDS, StepKind, StepStatus
 from models.tables import Enrollment, School, Staff, Step, Student
 
 BUCKETS = ("on_time", "late", "overdue", "missed", "open")
@@ -232,7 +236,7 @@ def unowned_steps(
         .join(e, e.c.id == s.c.enrollment_id)
         .join(sc, sc.c.id == e.c.school_id)
         .join(st, st.c.id == e.c.student_id)
-        .where(s.c.owner_staff_id.is_(None), s.c.status == StepStatus.OPEN.value)
+        .where(s.c.owner_staff_id.is_(None), s.c.status == StepStatus.OPEN.value, compliance_item())
         .order_by(sc.c.source_id, s.c.due, e.c.id, s.c.kind)
     )
     if school_ids is not None:
@@ -283,6 +287,13 @@ def _schools(session: Session, school: str | int | None) -> list[Any]:
     return rows
 
 
+def compliance_item() -> sa.ColumnElement[bool]:
+    """A step the rules require of the school: not a notice or an input request."""
+    s = Step.__table__  # type: ignore[attr-defined]
+    kinds: sa.ColumnElement[bool] = s.c.kind.not_in(sorted(k.value for k in UNPLANNED_KINDS))
+    return kinds
+
+
 def local_date(now: datetime, timezone: str | None) -> date:
     return now.astimezone(pendulum.timezone(timezone or "UTC")).date()
 
@@ -313,7 +324,11 @@ def grouped_counts(
                 sa.func.count().label("n"),
             )
             .select_from(s.join(e, e.c.id == s.c.enrollment_id))
-            .where(s.c.status != StepStatus.CANCELLED.value, e.c.school_id.in_(school_ids))
+            .where(
+                s.c.status != StepStatus.CANCELLED.value,
+                e.c.school_id.in_(school_ids),
+                compliance_item(),
+            )
             .group_by(e.c.school_id, s.c.owner_staff_id, s.c.kind, s.c.required, bucket)
         )
         for row in session.execute(query):
@@ -359,6 +374,7 @@ def _open_overdue(today: date, school_ids: list[int]) -> sa.ColumnElement[bool]:
     return sa.and_(
         s.c.status == StepStatus.OPEN.value,
         s.c.required.is_(True),
+        compliance_item(),
         s.c.due < sa.literal(today, sa.Date),
         e.c.school_id.in_(school_ids),
     )
@@ -411,6 +427,7 @@ def escalation_figures(
             .where(
                 s.c.status == StepStatus.OPEN.value,
                 s.c.required.is_(True),
+                compliance_item(),
                 e.c.school_id.in_(school_ids),
                 flag.is_not(None),
             )

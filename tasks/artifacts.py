@@ -88,6 +88,9 @@ def changed_fields_markdown(result: FeedResult) -> str:
         text += "\nNo stored value changed.\n"
     if result.scheduled:
         text += f"\n{result.scheduled} dated change(s) stored, applied on their day.\n"
+    if result.contacts:
+        text += "\n#### Contacts (guardians, parents, relatives)\n\n| | count |\n|---|---|\n"
+        text += "".join(f"| {k} | {n} |\n" for k, n in sorted(result.contacts.items()))
     if result.warnings:
         text += "\n#### Accepted with a warning\n\n| file | line | column | reason |\n"
         text += "|---|---|---|---|\n"

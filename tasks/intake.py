@@ -16,16 +16,22 @@ from services.feed_store import FeedResult
 
 def detect_and_parse(path: Path, date_order: str | None = None) -> ParsedFeed:
     """OneRoster (zip, or a folder with users.csv) or the simple one-row-per-student CSV.
-    `date_order` (mdy/dmy) reads the feed's slash dates; without it ambiguous ones are rejected."""
+    `date_order` (mdy/dmy) reads the feed's slash dates; else each row's school's `date_order`
+    (school TOML, then default.toml); without either ambiguous ones are rejected."""
+    from config.schools import load_school_configs
+    from config.settings import get_settings
     from intake.oneroster import parse_oneroster
     from intake.records import FeedError
     from intake.simple_csv import parse_simple_csv
+    from intake.values import DateOrders
 
     if not path.exists():
         raise FeedError(f"{path}: no such file or folder")
+    configs = load_school_configs(get_settings().schools_dir)
+    orders = DateOrders(None, configs.date_orders(), configs.default.date_order)
     if path.is_dir() or path.suffix.lower() == ".zip":
-        return parse_oneroster(path, date_order=date_order)
-    return parse_simple_csv(path, date_order=date_order)
+        return parse_oneroster(path, date_order=date_order, school_orders=orders)
+    return parse_simple_csv(path, date_order=date_order, school_orders=orders)
 
 
 # A district feed holds 100k+ records: results and arguments go between tasks inside `quote`,

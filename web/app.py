@@ -292,6 +292,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         cards = []
         refused = missing = 0
         reassigning = claims.action == "reassign"
+        student = None
         for step_id in claims.step_ids:
             try:
                 ctx = actions.load_step(session, step_id, staff.id or 0, reassigning=reassigning)
@@ -302,6 +303,8 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
                 refused += 1
                 continue
             cards.append(views.step_view(session, ctx, now))
+            if len(claims.step_ids) == 1:  # one step's page: who the student is, its history
+                student = views.student_view(session, ctx)
         forms = _reassign_forms(session, config, claims, staff, cards, root)
         session.rollback()  # a GET never writes
     if not cards:
@@ -327,6 +330,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
         values={},
         errors={},
         reassign_forms=forms,
+        student=student,
     )
 
 
@@ -483,6 +487,7 @@ def _form_again(
         except (StepNotFound, NotPermitted) as exc:
             raise PageError(400, "Not done", str(error)) from exc
         card = views.step_view(session, ctx, now)
+        student = views.student_view(session, ctx) if len(claims.step_ids) == 1 else None
         forms = (
             _reassign_forms(session, config, claims, ctx.staff, [card], root) if ctx.staff else {}
         )
@@ -503,4 +508,5 @@ def _form_again(
         values=values,
         errors={"message": str(error), "field": error.field or ""},
         reassign_forms=forms,
+        student=student,
     )

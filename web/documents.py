@@ -189,7 +189,7 @@ def _copy_page(
 ) -> dict[str, Any]:
     current = el_ilp.latest(session, int(ctx.student.id or 0))
     made = parent_copy.copies(session, int(ctx.step.id or 0))
-    guardian = parent_copy.guardian_address(ctx.student.external)
+    guardian = parent_copy.guardian_address(session, ctx.student)
     return {
         "template": "parent_copy.html.j2",
         "title": f"Parent copy: {card.student_ref}",
@@ -204,6 +204,7 @@ def _copy_page(
                 "when": views.local_text(c.created_at, ctx.calendar.timezone),
                 "how": c.handed_over,
                 "recipient": c.recipient or "",
+                "status": c.send_status or "",
                 "sha256": c.sha256,
                 "language": language_name(c.language),
             }
@@ -310,13 +311,19 @@ def _act(request: Request, token: str, form: dict[str, str]) -> Response:
         with session_scope(config.db_url) as session:
             ctx = _load(session, claims)
             step_id = int(ctx.step.id or 0)
-            if str(ctx.step.kind) in EL_KINDS:
+            kind = str(ctx.step.kind)
+            if kind in EL_KINDS:
                 outcome = el_ilp.save_version(session, step_id, actor, form)
-            elif str(ctx.step.kind) == NOTICE_KIND:
+            elif kind == NOTICE_KIND:
                 outcome = actions.complete(session, step_id, actor, {"confirm": "yes"})
-            else:
-                url = parent_copy.parent_copy_url(config.settings.sink_port)
-                outcome = parent_copy.hand_over(session, step_id, actor, form, url_template=url)
+        if kind not in EL_KINDS and kind != NOTICE_KIND:  # committed first, then the e-mail
+            outcome = parent_copy.hand_over_and_send(
+                step_id,
+                actor,
+                form,
+                db_url=config.db_url,
+                url_template=parent_copy.parent_copy_url(config.settings),
+            )
     except InvalidInput as exc:
         values = {k: v for k, v in form.items() if not k.startswith("_")}
         errors = {"message": str(exc), "field": exc.field or ""}

@@ -1,8 +1,10 @@
 """What a page shows about a step, and the Jinja environment that renders it.
 
-Pages carry as little personal data as possible: the student's initials and internal id, the
-step (with the neutral labels messages use, so EL status is never shown), the due date and the
-step's own state (acknowledged / snoozed / contact attempts). No names, grades or EL flags.
+A step card carries the student's initials and internal id, the step (with the neutral labels
+messages use, so EL status is never shown), the due date and the step's own state. The page of
+one step, behind its signed link, adds what a teacher needs to recognise and reach the student
+(issue 12): full name, grade, school, the learning coaches / guardians from the feed, and the
+step's history (`student_view`). Messages never carry any of it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
 from services.actions import StepContext, attempt_count, attempts_for, closed_reason
+from services.contacts import StudentCard, step_history, student_card
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -156,6 +159,32 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         count = attempt_count(session, enrollment.id or 0, cal)
         view.failed_attempts, view.failed_attempt_days = count.attempts, count.days
     return view
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    when: str
+    who: str
+    what: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class StudentView:
+    """The student block of a one-step page: who the student is and what happened so far."""
+
+    card: StudentCard
+    history: tuple[HistoryView, ...]
+
+
+def student_view(session: Session, ctx: StepContext) -> StudentView:
+    tz = ctx.calendar.timezone
+    history = tuple(
+        HistoryView(local_text(h.at, tz), h.who, h.what, h.detail)
+        for h in step_history(session, ctx.step)
+    )
+    card = student_card(session, ctx.student, ctx.enrollment.grade, ctx.school)
+    return StudentView(card, history)
 
 
 def submission_id() -> str:

@@ -59,3 +59,21 @@ def test_a_missing_or_inactive_owner_is_covered_by_the_coordinator() -> None:
     assert rung_recipients([Role.TEACHER], step, directory) == [2]
     orphan = StepAddress(school_id=1, student_id=100, owner_role="teacher", owner_staff_id=None)
     assert rung_recipients([Role.TEACHER, Role.ILP_COORDINATOR], orphan, Directory()) == [2]
+
+
+def test_roles_per_school_from_roles_csv_count_at_their_school_only() -> None:
+    """1.2 roles.csv: principal at school 2, teacher at school 1 (the stored school)."""
+    both = StaffMember(
+        11,
+        frozenset({"principal", "teacher", "ilp_coordinator"}),
+        1,
+        school_roles={2: frozenset({"principal"}), 1: frozenset({"teacher"})},
+    )
+    assert may_act(both, 7, LADDER, 2)  # principal where roles.csv says so
+    assert not may_act(both, 7, frozenset({"principal"}), 1)  # not a principal at school 1
+    # a role roles.csv does not give per school (staffRole) holds at the stored school
+    assert may_act(both, 7, frozenset({"ilp_coordinator"}), 1)
+    assert not may_act(both, 7, frozenset({"ilp_coordinator"}), 2)
+    # without a per-school map: every role at the stored school, as before
+    assert may_act(member(12, "principal", school=1), 7, LADDER, 1)
+    assert not may_act(member(12, "principal", school=1), 7, LADDER, 2)

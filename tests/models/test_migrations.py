@@ -34,6 +34,9 @@ EXPECTED_TABLES = {
     "export_cursor",
     "el_ilp_version",
     "parent_copy",
+    # issue 12 point 3 / issue 18: guardians and learning coaches from the feed
+    "contact",
+    "student_contact",
 }
 
 EXPECTED_INDEXES = {
@@ -54,6 +57,7 @@ EXPECTED_INDEXES = {
     "feed_run": {"ix_feed_run_started_at"},
     "el_ilp_version": {"ix_el_ilp_version_enrollment_id"},
     "parent_copy": {"ix_parent_copy_step_id"},
+    "student_contact": {"ix_student_contact_student_id", "ix_student_contact_contact_id"},
 }
 
 EXPECTED_UNIQUES = {
@@ -66,6 +70,8 @@ EXPECTED_UNIQUES = {
     "delivery": {("idempotency_key",)},
     "export_cursor": {("target",)},
     "el_ilp_version": {("student_id", "version")},
+    "contact": {("source_id",)},
+    "student_contact": {("student_id", "contact_id")},
 }
 
 

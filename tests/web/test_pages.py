@@ -58,7 +58,9 @@ def test_get_and_head_show_a_confirm_page_and_change_nothing(
         assert label in page.text
 
 
-def test_pages_show_initials_and_id_only(world: World, client: TestClient) -> None:
+def test_the_task_list_shows_initials_and_id_only(world: World, client: TestClient) -> None:
+    """The task list names students by initials and id; one step's page, behind its own link,
+    shows who the student is (tests/web/test_student_block.py)."""
     sid = world.step("q2_note", TEACHER)
     with session_scope(world.url) as s:
         from models.tables import Enrollment, Student
@@ -67,7 +69,7 @@ def test_pages_show_initials_and_id_only(world: World, client: TestClient) -> No
         student = s.get(Student, s.get(Enrollment, step.enrollment_id).student_id)  # type: ignore[union-attr]
         names = (student.given_name, student.family_name)  # type: ignore[union-attr]
         ref = f"{student.initials} #{student.id}"  # type: ignore[union-attr]
-    for token in (world.token(TEACHER, "complete", sid), world.token(TEACHER, "tasks")):
+    for token in (world.token(TEACHER, "tasks"),):
         text = client.get(url(token)).text
         assert ref in text
         for name in names:

@@ -28,7 +28,7 @@ def test_browser_filters_pages_and_acknowledges_in_bulk(
     page.goto(f"{live.base_url}/a/{world.token(TEACHER, 'tasks')}")
     assert page.get_by_role("heading", level=1).inner_text() == "Your open ILP steps"
     assert page.get_by_text(f"Page 1 of {pages}").is_visible()
-    first_group = page.locator("section.student h2.who").first.inner_text()
+    first_group = page.locator("section.caseload-student h2.who").first.inner_text()
     assert re.fullmatch(r"[A-Z]\.[A-Z]\. #\d+", first_group)  # initials + internal id only
 
     # tick the first three listed and acknowledge them in bulk

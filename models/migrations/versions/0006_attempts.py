@@ -1,7 +1,7 @@
 """contact_attempt.outcome (reached / no answer / left message / bad contact) and logged_at
 
 Revision ID: 0006_attempts
-Revises: 0003
+Revises: 0004_contacts
 Create Date: 2026-12-02 16:40:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_attempts"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004_contacts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -151,3 +151,66 @@ def test_school_default_grade_from_its_school_file(school_files, tmp_path) -> No
     with get_engine().connect() as conn:
         grade = conn.execute(sa.text("SELECT grade FROM student WHERE source_id='usr-stu-5002'"))
         assert grade.scalar() == 0
+
+
+def test_a_schools_date_order_reads_its_slash_dates_and_the_command_line_wins(
+    school_files, tmp_path
+) -> None:
+    (school_files / "sch-A.toml").write_text('timezone = "America/Chicago"\ndate_order = "dmy"\n')
+    feed = tmp_path / "dmy-school"
+    shutil.copytree(FIXTURES / "clean-1.1", feed)
+    enrollments = (feed / "enrollments.csv").read_text()
+    (feed / "enrollments.csv").write_text(enrollments.replace("2026-10-20", "05/10/2026"))
+    by_school = import_path(feed)
+    assert by_school.rejected == 0
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 10, 18)  # 5 October, sch-A's way
+    told = import_path(feed, date_order="mdy")  # --date-order wins: 10 May, before the year
+    assert told.rejected == 0
+    assert steps_of("s-2")["welcome_note"].due == date(2026, 8, 30)  # from the first day
+
+
+def test_a_date_order_other_than_mdy_or_dmy_is_a_config_error(tmp_path) -> None:
+    import pytest
+
+    from config.schools import SchoolConfigError, load_school_configs
+
+    (tmp_path / "sch-A.toml").write_text('[intake]\ndate_order = "ymd"\n')
+    with pytest.raises(SchoolConfigError, match="date_order must be one of"):
+        load_school_configs(tmp_path)
+    (tmp_path / "sch-A.toml").write_text('[intake]\ndate_order = "mdy"\n')
+    assert load_school_configs(tmp_path).date_orders() == {"sch-A": "mdy"}
+
+
+def test_roles_per_school_from_a_12_roles_file(ilp_env, tmp_path) -> None:
+    """usr-adm-200 is siteAdministrator at the middle school and teaches at the elementary one:
+    stored per school, and the access rule reads them so."""
+    from sqlmodel import select
+
+    from models.db import session_scope
+    from models.tables import School, Staff
+    from services.actions import staff_member
+
+    feed = tmp_path / "roles"
+    shutil.copytree(FIXTURES / "trimesters-1.2", feed)
+    roles = (feed / "roles.csv").read_text()
+    roles = roles.replace(
+        "usr-adm-200,secondary,teacher,2026-08-12,,org-lvms,",
+        "usr-adm-200,secondary,teacher,2026-08-12,,org-lves,",
+    )
+    (feed / "roles.csv").write_text(roles)
+    result = import_path(feed, today=date(2026, 9, 1))
+    assert result.new == 4
+    with session_scope() as session:
+        ids = {s.source_id: s.id for s in session.exec(select(School))}
+        staff = session.exec(select(Staff).where(Staff.source_id == "usr-adm-200")).one()
+        assert sorted(staff.roles) == ["principal", "teacher"]  # the union, as before
+        assert staff.school_roles == {
+            str(ids["org-lvms"]): ["principal"],
+            str(ids["org-lves"]): ["teacher"],
+        }
+        member = staff_member(staff)
+        assert member.holds_at("principal", ids["org-lvms"])
+        assert not member.holds_at("principal", ids["org-lves"])
+        assert member.holds_at("teacher", ids["org-lves"])
+    again = import_path(feed, today=date(2026, 9, 1))
+    assert "staff.school_roles" not in again.fields

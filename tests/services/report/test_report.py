@@ -122,3 +122,49 @@ def test_how_long_overdue_steps_have_been_escalated_and_owner_flags(built: Built
     assert "| (no owner) |" in text and "Tess One (t1) (owner inactive)" in text
     assert "- sch-a: 3 owner inactive" in text and "- sch-b: 1 no owner" in text
     assert "Sam" not in text
+
+
+def test_notices_and_input_requests_are_not_compliance_items(built: Built) -> None:
+    """el_ilp_notice and teacher_input steps, open, overdue, unowned or completed late, and
+    even when flagged required, change no figure of the report."""
+    from datetime import date
+
+    from lifecycle.types import Role, StepKind, StepStatus
+    from models.tables import Enrollment, Step
+
+    with session_scope(built.url) as s:
+        before = compliance_report(s, NOW)
+        enrollment = s.execute(sa.select(Enrollment.id).order_by(Enrollment.id)).scalars().first()
+        extra = [
+            (StepKind.TEACHER_INPUT, None, StepStatus.OPEN, None, True),  # overdue, no owner
+            (StepKind.TEACHER_INPUT, "t1", StepStatus.OPEN, None, False),
+            (StepKind.EL_ILP_NOTICE, "t2", StepStatus.OPEN, None, True),
+            (StepKind.EL_ILP_NOTICE, "t3", StepStatus.COMPLETED, date(2026, 9, 30), False),
+        ]
+        for seq, (kind, owner, status, done, required) in enumerate(extra):
+            s.add(
+                Step(
+                    enrollment_id=enrollment,
+                    kind=kind,
+                    seq=seq,
+                    due=date(2026, 9, 1),
+                    opens=date(2026, 8, 20),
+                    required=required,
+                    owner_role=Role.TEACHER,
+                    owner_staff_id=built.staff[owner] if owner else None,
+                    status=status,
+                    completed_on=done,
+                )
+            )
+    with session_scope(built.url) as s:
+        after = compliance_report(s, NOW)
+    assert counts(after.total) == counts(before.total) == EXPECTED["total"]
+    assert counts(after.optional) == EXPECTED["optional"]
+    assert [r.key for r in after.by_step] == [r.key for r in before.by_step]
+    assert [(r.key, counts(r.counts)) for r in after.by_teacher] == [
+        (r.key, counts(r.counts)) for r in before.by_teacher
+    ]
+    assert [r.key for r in after.optional_by_step] == ["q1_note"]
+    assert after.unowned == before.unowned
+    assert [e.step_id for e in after.escalated] == [e.step_id for e in before.escalated]
+    assert after.owner_flags == before.owner_flags
