@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # feed gets them; a 100k first load gets its feed artifact alone).
     lifecycle_artifacts_max: int = 1000
 
+    # The task list shows this many steps per page (web/tasklist.py; at most 500).
+    task_list_page_size: int = 100
+
     # --- Escalation sweep (services/sweep.py, flows/escalation.py, `ilp sweep`) ---------------
     sweep_interval_minutes: float = 15  # the served deployment's schedule
     sweep_batch_size: int = 50_000  # due steps per prepare transaction (one digest each)

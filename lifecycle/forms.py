@@ -10,17 +10,30 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from lifecycle.types import StepKind
+from lifecycle.welcome_call import AttemptCount
 
 MAX_ANSWER_CHARS = 5000
 MAX_NOTES_CHARS = 2000
 MAX_REF_CHARS = 500
 UNSUCCESSFUL = "contact_unsuccessful"
 CONTACT_MADE = "contact_made"
-CONTACT_METHODS = ("phone", "email", "video", "in_person", "other")
+CONTACT_METHODS = ("phone", "email", "text", "video", "in_person", "other")
+# How a contact attempt ended; only "reached" is a successful contact.
+REACHED = "reached"
+CONTACT_OUTCOMES = {
+    REACHED: "Reached the family (contact made)",
+    "no_answer": "No answer",
+    "left_message": "Left a message",
+    "bad_contact": "Wrong number / bad contact info",
+}
+# A logged attempt may be backdated this far at most (a form left open over a long weekend is fine).
+MAX_ATTEMPT_AGE = timedelta(days=60)
 _REF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
 
 
@@ -79,6 +92,13 @@ CONFIRM_KINDS = (
     StepKind.EL_ILP_NOTICE,  # "I have read the updated ILP"
 )
 REPLAN_KINDS = (StepKind.EL_ILP, StepKind.EL_ILP_REVIEW)
+# Kinds the task list may complete in bulk: their completion needs no answers. Every other kind
+# needs its own form: notes and the synopsis answer questions, the welcome note chooses a variant
+# and says what was shared, the welcome call logs attempts, the graduation plan gives a reference,
+# and the EL ILP, its review and the parent copy are completed by their document. Only the
+# "I have read the updated ILP" notice is a plain confirmation.
+BULK_COMPLETE_KINDS = (StepKind.EL_ILP_NOTICE,)
+BULK_CONFIRMATION: dict[str, str] = {"confirm": "yes"}
 
 
 def questions_for(
@@ -159,7 +179,9 @@ class Completion:
     variant: str | None = None
 
 
-def _welcome_note(form: Mapping[str, Any], failed_attempts: int, min_attempts: int) -> Completion:
+def _welcome_note(
+    form: Mapping[str, Any], attempts: AttemptCount, min_attempts: int, min_days: int
+) -> Completion:
     variant = str(form.get("variant") or CONTACT_MADE).strip()
     if variant not in (CONTACT_MADE, UNSUCCESSFUL):
         raise InvalidAnswer("Choose which welcome note this is", "variant")
@@ -167,14 +189,15 @@ def _welcome_note(form: Mapping[str, Any], failed_attempts: int, min_attempts: i
     if variant == CONTACT_MADE and not found.get("note"):
         raise InvalidAnswer(f"Missing answer: {WELCOME_NOTE_QUESTIONS[0].label}", "note")
     if variant == UNSUCCESSFUL:
-        if failed_attempts < min_attempts:
+        short = attempts.shortfall(min_attempts, min_days)
+        if short is not None:
             raise InvalidAnswer(
-                f'"Contact unsuccessful after {min_attempts}+ attempts" needs at least '
-                f"{min_attempts} failed contact attempts logged on the welcome call; "
-                f"{failed_attempts} {'is' if failed_attempts == 1 else 'are'} logged.",
+                f'"Contact unsuccessful after {min_attempts}+ attempts" {short} '
+                "on the welcome call.",
                 "variant",
             )
-        found["failed_attempts"] = str(failed_attempts)
+        found["failed_attempts"] = str(attempts.attempts)
+        found["attempt_days"] = str(attempts.days)
     return Completion(found, variant)
 
 
@@ -182,17 +205,19 @@ def read_completion(
     kind: StepKind | str,
     form: Mapping[str, Any],
     *,
-    failed_attempts: int,
+    attempts: AttemptCount,
     min_attempts: int,
+    min_attempt_days: int = 1,
     school: Mapping[StepKind, tuple[Question, ...]] | None = None,
 ) -> Completion:
     """Check a completion form for any kind but the welcome call (which logs attempts).
+    `attempts`: the welcome call's failed attempts (for the "unsuccessful" welcome note);
     `school`: the school's own questions per kind (lifecycle.templates)."""
     kind = StepKind(kind)
     if kind in QUARTER_KINDS or kind in (StepKind.SYNOPSIS, StepKind.TEACHER_INPUT):
         return Completion(answers(form, questions_for(kind, school)))
     if kind is StepKind.WELCOME_NOTE:
-        return _welcome_note(form, failed_attempts, min_attempts)
+        return _welcome_note(form, attempts, min_attempts, min_attempt_days)
     if kind is StepKind.GRADUATION_PLAN:
         found = answers(form, GRADUATION_QUESTIONS)
         found["external_ref"] = parse_external_ref(found["external_ref"])
@@ -205,18 +230,55 @@ def read_completion(
 
 @dataclass(frozen=True)
 class AttemptForm:
-    succeeded: bool
+    """A logged contact attempt: when it happened (UTC), how, how it ended, optional notes."""
+
+    at: datetime
     method: str
+    outcome: str
     notes: str
 
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == REACHED
 
-def read_attempt(form: Mapping[str, Any]) -> AttemptForm:
-    """A welcome-call contact attempt: its outcome, how it was tried, optional notes."""
+
+def attempt_time(value: Any, *, now: datetime, timezone: str) -> datetime:
+    """The form's local date and time (YYYY-MM-DDTHH:MM, the school's time zone) as UTC; empty
+    means now. The future is refused: an attempt is logged after it was made."""
+    text = str(value or "").strip()
+    if not text:
+        return now
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidAnswer(
+            "Give the date and time of the attempt (YYYY-MM-DD HH:MM)", "at"
+        ) from None
+    zone = ZoneInfo(timezone)
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=zone)
+    at = local.astimezone(now.tzinfo)
+    shown = f"{local.astimezone(zone):%a} {local.astimezone(zone):%d %b %Y, %H:%M}"
+    if at > now:
+        raise InvalidAnswer(f"{shown} is in the future: log an attempt once it has been made", "at")
+    if at < now - MAX_ATTEMPT_AGE:
+        raise InvalidAnswer(
+            f"{shown} is more than {MAX_ATTEMPT_AGE.days} days ago: check the date", "at"
+        )
+    return at
+
+
+def read_attempt(form: Mapping[str, Any], *, now: datetime, timezone: str) -> AttemptForm:
+    """A welcome-call contact attempt: when (default now), how, its outcome, optional notes.
+    The older form's `outcome=succeeded|failed` still reads (as reached / no answer)."""
     outcome = str(form.get("outcome") or "").strip()
-    if outcome not in ("succeeded", "failed"):
-        raise InvalidAnswer("Say whether the contact attempt succeeded or failed", "outcome")
+    outcome = {"succeeded": REACHED, "failed": "no_answer"}.get(outcome, outcome)
+    if outcome not in CONTACT_OUTCOMES:
+        choices = ", ".join(label.lower() for label in CONTACT_OUTCOMES.values())
+        raise InvalidAnswer(f"Say how the contact attempt ended ({choices})", "outcome")
     method = str(form.get("method") or "").strip()
     if method not in CONTACT_METHODS:
         choices = ", ".join(m.replace("_", " ") for m in CONTACT_METHODS)
         raise InvalidAnswer(f"Choose how you tried to make contact ({choices})", "method")
-    return AttemptForm(outcome == "succeeded", method, answer(form, ATTEMPT_NOTES))
+    at = attempt_time(form.get("at"), now=now, timezone=timezone)
+    return AttemptForm(at, method, outcome, answer(form, ATTEMPT_NOTES))

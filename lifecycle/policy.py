@@ -42,6 +42,8 @@ class SchoolPolicy:
     ack_pause_school_days: int = 2  # after the rest of the day acknowledged on
     welcome_call_reminder_days: tuple[int, ...] = (1, 3, 7, 10)  # school days of the window
     welcome_call_min_attempts: int = 5
+    # ... logged on at least this many different local days (five tries in a minute are one go).
+    welcome_call_min_attempt_days: int = 2
     welcome_call_coordinator_day: int = 10  # school day of the window
     digest: bool = True
     escalate_optional_steps: bool = False
@@ -115,11 +117,14 @@ def policy_from_mapping(data: Mapping[str, Any] | None) -> SchoolPolicy:
     for key in (
         "ack_pause_school_days",
         "welcome_call_min_attempts",
+        "welcome_call_min_attempt_days",
         "welcome_call_coordinator_day",
         "repeat_every_school_days",
     ):
         if key in data:
             changes[key] = int(data[key])
+    if changes.get("welcome_call_min_attempt_days", 1) < 1:
+        raise PolicyError("welcome_call_min_attempt_days: at least 1")
     if changes.get("repeat_every_school_days", 0) < 0:
         raise PolicyError("repeat_every_school_days: 0 (off) or a number of school days")
     if "welcome_call_reminder_days" in data:
@@ -145,6 +150,7 @@ def policy_to_mapping(policy: SchoolPolicy) -> dict[str, Any]:
         "ack_pause_school_days": policy.ack_pause_school_days,
         "welcome_call_reminder_days": list(policy.welcome_call_reminder_days),
         "welcome_call_min_attempts": policy.welcome_call_min_attempts,
+        "welcome_call_min_attempt_days": policy.welcome_call_min_attempt_days,
         "welcome_call_coordinator_day": policy.welcome_call_coordinator_day,
         "digest": policy.digest,
         "escalate_optional_steps": policy.escalate_optional_steps,

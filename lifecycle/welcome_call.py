@@ -3,7 +3,9 @@ reminders and the coordinator's day-10 check fall silent (ILP_RULES, "Welcome ca
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import LadderDecision, LadderState, decide, full_schedule
@@ -11,9 +13,41 @@ from lifecycle.policy import SchoolPolicy
 from lifecycle.types import Escalation
 
 
-def attempts_done(failed_or_logged: int, succeeded: bool, min_attempts: int) -> bool:
-    """Contact made, or at least `min_attempts` attempts logged."""
-    return succeeded or failed_or_logged >= min_attempts
+@dataclass(frozen=True)
+class AttemptCount:
+    """Failed contact attempts as the rule counts them: how many, and on how many local days.
+    Five tries within a few seconds are five attempts on one day, not a documented effort."""
+
+    attempts: int
+    days: int
+
+    @classmethod
+    def of(cls, failed_days: Iterable[date]) -> AttemptCount:
+        """From the local day of each failed attempt."""
+        days = list(failed_days)
+        return cls(len(days), len(set(days)))
+
+    def enough(self, min_attempts: int, min_days: int) -> bool:
+        """At least `min_attempts` failed attempts, spread over at least `min_days` days."""
+        return self.attempts >= min_attempts and self.days >= min(min_days, min_attempts)
+
+    def shortfall(self, min_attempts: int, min_days: int) -> str | None:
+        """Why the attempts are not enough yet, in the teacher's words; None when they are."""
+        if self.enough(min_attempts, min_days):
+            return None
+        logged = f"{self.attempts} {'is' if self.attempts == 1 else 'are'} logged"
+        if self.attempts:
+            logged += f", on {self.days} day{'s' if self.days != 1 else ''}"
+        need_days = min(min_days, min_attempts)
+        spread = f" on at least {need_days} different days" if need_days > 1 else ""
+        return f"needs at least {min_attempts} failed contact attempts{spread}; {logged}"
+
+
+def attempts_done(
+    failed_days: Iterable[date], succeeded: bool, min_attempts: int, min_days: int = 1
+) -> bool:
+    """Contact made, or enough failed attempts (`min_attempts` on `min_days` different days)."""
+    return succeeded or AttemptCount.of(failed_days).enough(min_attempts, min_days)
 
 
 def decide_step(

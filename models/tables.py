@@ -78,6 +78,7 @@ class EnrollmentStatus(StrEnum):
 class ContactMethod(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
+    TEXT = "text"
     VIDEO = "video"
     IN_PERSON = "in_person"
     OTHER = "other"
@@ -319,11 +320,14 @@ class ContactAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     step_id: int = Field(foreign_key="step.id", index=True)
-    at: datetime = Field(default_factory=utcnow)
-    succeeded: bool
+    at: datetime = Field(default_factory=utcnow)  # when the attempt was made (the form's time)
+    succeeded: bool  # follows from the outcome: only "reached" is contact made
     method: ContactMethod = Field(sa_type=_enum(ContactMethod))
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     notes: str | None = None
+    # reached / no_answer / left_message / bad_contact (lifecycle.forms.CONTACT_OUTCOMES)
+    outcome: str = Field(default="no_answer", max_length=32)
+    logged_at: datetime | None = None  # when it was logged (None: rows from before 0006)
 
 
 class Note(SQLModel, table=True):

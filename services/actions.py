@@ -47,11 +47,21 @@ from lifecycle.access import (
 from lifecycle.access import may_act as access_rule
 from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import acknowledge_pause_until, snooze_until
-from lifecycle.forms import REPLAN_KINDS, InvalidAnswer, read_attempt, read_completion
+from lifecycle.forms import (
+    BULK_COMPLETE_KINDS,
+    BULK_CONFIRMATION,
+    CONTACT_OUTCOMES,
+    REACHED,
+    REPLAN_KINDS,
+    InvalidAnswer,
+    read_attempt,
+    read_completion,
+)
 from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.templates import school_templates
 from lifecycle.types import Role, StepKind, StepStatus
+from lifecycle.welcome_call import AttemptCount
 from models.tables import (
     Assignment,
     AuditEvent,
@@ -250,10 +260,14 @@ def _lock_step(session: Session, step_id: int) -> None:
 
 def failed_attempts(session: Session, enrollment_id: int) -> int:
     """Failed contact attempts logged on the enrollment's welcome-call step(s)."""
+    return len(_failed_attempt_times(session, enrollment_id))
+
+
+def _failed_attempt_times(session: Session, enrollment_id: int) -> list[datetime]:
     c = ContactAttempt.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     query = (
-        sa.select(sa.func.count(c.c.id))
+        sa.select(c.c.at)
         .select_from(c.join(s, s.c.id == c.c.step_id))
         .where(
             s.c.enrollment_id == enrollment_id,
@@ -261,7 +275,13 @@ def failed_attempts(session: Session, enrollment_id: int) -> int:
             c.c.succeeded.is_(False),
         )
     )
-    return int(session.execute(query).scalar_one())
+    return list(session.execute(query).scalars())
+
+
+def attempt_count(session: Session, enrollment_id: int, calendar: SchoolCalendar) -> AttemptCount:
+    """The welcome call's failed attempts and the school-local days they were made on."""
+    times = _failed_attempt_times(session, enrollment_id)
+    return AttemptCount.of(calendar.local_date(at) for at in times)
 
 
 def attempts_for(session: Session, step_id: int) -> list[ContactAttempt]:
@@ -504,8 +524,9 @@ def complete(
         filed = read_completion(
             kind,
             form,
-            failed_attempts=failed_attempts(session, ctx.enrollment.id or 0),
+            attempts=attempt_count(session, ctx.enrollment.id or 0, ctx.calendar),
             min_attempts=ctx.policy.welcome_call_min_attempts,
+            min_attempt_days=ctx.policy.welcome_call_min_attempt_days,
             school=school_templates(ctx.school.policy).questions,
         )
     except InvalidAnswer as exc:
@@ -548,16 +569,24 @@ def log_contact_attempt(
     step_id: int,
     actor: Actor,
     *,
-    succeeded: bool,
+    succeeded: bool | None = None,
     method: ContactMethod | str,
+    outcome: str | None = None,
+    at: datetime | str | None = None,
     notes: str | None = None,
 ) -> ActionOutcome:
-    """Log one welcome-call contact attempt. The step completes when an attempt succeeds or
-    when the failed attempts reach the school's minimum (5 by default)."""
+    """Log one welcome-call contact attempt: when it was made (`at`, default now; the form's
+    local time is read in the school's time zone; never in the future), how (`method`) and how
+    it ended (`outcome`, or `succeeded`: reached / no answer). The step completes when the
+    family is reached, or when the failed attempts reach the school's minimum (5 by default)
+    on enough different days (2 by default)."""
     ctx = _begin(session, step_id, actor, "contact_attempt")
     if isinstance(ctx, ActionOutcome):
         return ctx
-    form = {"outcome": "succeeded" if succeeded else "failed", "method": method, "notes": notes}
+    if outcome is None:
+        outcome = REACHED if succeeded else "no_answer"
+    when = at.isoformat() if isinstance(at, datetime) else at
+    form = {"outcome": outcome, "method": method, "notes": notes, "at": when}
     return _log_attempt(session, ctx, actor, form)
 
 
@@ -568,43 +597,55 @@ def _log_attempt(
     if StepKind(step.kind) is not StepKind.WELCOME_CALL:
         raise InvalidInput("Contact attempts are logged on welcome calls only")
     try:
-        filed = read_attempt(form)
+        filed = read_attempt(form, now=actor.now, timezone=ctx.calendar.timezone)
     except InvalidAnswer as exc:
         raise InvalidInput(str(exc), exc.field) from None
 
     before = snapshot(step)
     attempt = ContactAttempt(
         step_id=step.id,  # type: ignore[arg-type]
-        at=actor.now,
+        at=filed.at,
         succeeded=filed.succeeded,
         method=ContactMethod(filed.method),
+        outcome=filed.outcome,
         staff_id=actor.staff_id,
         notes=filed.notes or None,
+        logged_at=actor.now,
     )
     session.add(attempt)
     session.flush()
-    failed = failed_attempts(session, ctx.enrollment.id or 0)
-    needed = ctx.policy.welcome_call_min_attempts
-    completes = attempt.succeeded or failed >= needed
+    count = attempt_count(session, ctx.enrollment.id or 0, ctx.calendar)
+    needed, days = ctx.policy.welcome_call_min_attempts, ctx.policy.welcome_call_min_attempt_days
+    completes = attempt.succeeded or count.enough(needed, days)
     if completes:
         _finish(ctx, actor)
         session.add(step)
         session.flush()
+    when = _local_text(ctx, filed.at)
+    how = CONTACT_OUTCOMES[filed.outcome].lower()
     if attempt.succeeded:
-        message = "Contact logged as successful. The welcome call is complete."
+        message = f"Contact logged ({when}): {how}. The welcome call is complete."
     elif completes:
         message = (
-            f"Failed attempt logged ({failed} of {needed}). The welcome call is complete; you "
-            "can now file the welcome note as “contact unsuccessful”."
+            f"Attempt logged ({when}): {how}. With {count.attempts} failed attempts on "
+            f"{count.days} days the welcome call is complete; you can now file the welcome "
+            "note as “contact unsuccessful”."
         )
     else:
-        message = f"Failed attempt logged ({failed} of {needed} needed before the call can close)."
+        short = count.shortfall(needed, days) or ""
+        message = (
+            f"Attempt logged ({when}): {how}. The call stays open: closing it without contact "
+            f"{short}."
+        )
     after = snapshot(step) | {
         "contact_attempt": {
             "id": attempt.id,
+            "at": filed.at.isoformat(),
             "succeeded": attempt.succeeded,
             "method": filed.method,
-            "failed_attempts": failed,
+            "outcome": filed.outcome,
+            "failed_attempts": count.attempts,
+            "failed_attempt_days": count.days,
         }
     }
     audit_id = _audit(session, ctx, actor, "step.contact_attempt", before, after)
@@ -616,6 +657,20 @@ def _log_attempt(
         "completed" if completes else None,
         completed=completes,
     )
+
+
+def bulk_completable(kind: StepKind | str) -> bool:
+    """The task list completes these in bulk: their completion asks for no answers."""
+    return StepKind(kind) in BULK_COMPLETE_KINDS
+
+
+def complete_without_form(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
+    """Complete a step whose completion needs no answers (the task list's bulk complete).
+    Any other kind is refused with a message pointing at its own form."""
+    ctx = load_step(session, step_id, actor.staff_id, lock=True)
+    if not bulk_completable(ctx.step.kind):
+        raise InvalidInput("This step needs its own form: open it to complete it.")
+    return complete(session, step_id, actor, BULK_CONFIRMATION)
 
 
 def reassign_choices(session: Session, school_id: int) -> list[tuple[int, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from lifecycle.forms import CONTACT_OUTCOMES
 from lifecycle.types import grade_name
 from models.tables import (
     AuditEvent,
@@ -136,7 +137,7 @@ def step_history(session: Session, step: Step) -> list[HistoryEntry]:
     for e in events:
         out.append(HistoryEntry(e.at, who(e.actor_staff_id), ACTIONS.get(e.action, e.action)))
     for a in attempts:
-        outcome = "reached" if a.succeeded else "no contact"
+        outcome = CONTACT_OUTCOMES.get(a.outcome, a.outcome).lower()  # reached, no answer, ...
         detail = f"{a.method}, {outcome}" + (f": {a.notes}" if a.notes else "")
         out.append(HistoryEntry(a.at, who(a.staff_id), "contact attempt", detail))
     for n in notes:

@@ -51,7 +51,7 @@ from lifecycle.escalation import LadderDecision, LadderState, current_window, sn
 from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.types import Escalation, Role, StepKind, StepStatus
-from lifecycle.welcome_call import decide_step
+from lifecycle.welcome_call import attempts_done, decide_step
 from models.db import SessionFactory
 from models.tables import (
     Assignment,
@@ -390,23 +390,28 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, list(chunk))
 
 
-def _attempts_done(session: Session, step_ids: list[int], min_attempts: dict[int, int]) -> set[int]:
-    """Welcome-call steps whose contact succeeded or that have enough logged attempts."""
-    done: set[int] = set()
+def _attempts_done(
+    session: Session, step_ids: list[int], rules: dict[int, tuple[SchoolCalendar, SchoolPolicy]]
+) -> set[int]:
+    """Welcome-call steps whose contact succeeded or that have enough failed attempts (the
+    school's minimum, on its minimum number of different local days)."""
+    times: dict[int, list[datetime]] = {}
+    succeeded: set[int] = set()
     c = ContactAttempt.__table__  # type: ignore[attr-defined]
     for chunk in _chunks(step_ids):
-        query = (
-            sa.select(
-                c.c.step_id,
-                sa.func.count(),
-                sa.func.max(sa.cast(c.c.succeeded, sa.Integer)),
-            )
-            .where(c.c.step_id.in_(chunk))
-            .group_by(c.c.step_id)
-        )
-        for step_id, count, succeeded in session.execute(query):
-            if succeeded or count >= min_attempts.get(step_id, 5):
-                done.add(step_id)
+        query = sa.select(c.c.step_id, c.c.at, c.c.succeeded).where(c.c.step_id.in_(chunk))
+        for step_id, at, ok in session.execute(query):
+            if ok:
+                succeeded.add(step_id)
+            else:
+                times.setdefault(step_id, []).append(at)
+    done = set(succeeded)
+    for step_id, moments in times.items():
+        calendar, policy = rules[step_id]
+        days = [calendar.local_date(at) for at in moments]
+        minimum, spread = policy.welcome_call_min_attempts, policy.welcome_call_min_attempt_days
+        if attempts_done(days, False, minimum, spread):
+            done.add(step_id)
     return done
 
 
@@ -490,8 +495,7 @@ def _welcome_calls_done(session: Session, rows: Sequence[Any], rules: Rules) -> 
     welcome = [r.id for r in rows if StepKind(r.kind) is StepKind.WELCOME_CALL]
     if not welcome:
         return set()
-    minimum = {r.id: rules[r.school_id][1].welcome_call_min_attempts for r in rows}
-    return _attempts_done(session, welcome, minimum)
+    return _attempts_done(session, welcome, {r.id: rules[r.school_id] for r in rows})
 
 
 def _ladder_state(row: Any, calendar: SchoolCalendar, policy: SchoolPolicy) -> LadderState:

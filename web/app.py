@@ -35,26 +35,24 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.settings import Settings, get_settings
 from lifecycle.access import may_reassign
-from lifecycle.types import StepStatus
 from models.db import session_scope
-from models.tables import Enrollment, EnrollmentStatus, Staff, Step, utcnow
+from models.tables import Enrollment, Staff, Step, utcnow
 from notifications.tokens import (
     TokenClaims,
     TokenExpired,
     TokenTampered,
-    sign_token,
     verify_token,
 )
 from services import actions
 from services.actions import ActionOutcome, Actor, InvalidInput, NotPermitted, StepNotFound
-from web import bulk, views
+from web import bulk, tasklist, views
 from web.pages import (
     MAX_TOKEN_CHARS,
     Clock,
@@ -75,7 +73,8 @@ logger = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 256 * 1024
 MAX_FIELDS = 64
-TASK_LIST_LIMIT = 300
+# A task-list bulk post carries one field per ticked step (web/tasklist.py).
+MAX_BULK_FIELDS = tasklist.MAX_BULK_STEPS + 32
 
 
 def _default_emit(kind: str, step_id: int, **kwargs: Any) -> bool:
@@ -156,10 +155,10 @@ def _install_pages(app: FastAPI, config: WebConfig) -> None:
     @app.post("/a/{token}", include_in_schema=False)
     async def action_post(request: Request, token: str) -> Response:
         try:
-            form = await _read_form(request)
+            pairs = await _read_pairs(request)
         except PageError as exc:
             return error_page(request, exc)
-        return await run_in_threadpool(guard, request, lambda: _act(request, config, token, form))
+        return await run_in_threadpool(guard, request, lambda: _act(request, config, token, pairs))
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -214,8 +213,9 @@ def _install_handlers(app: FastAPI) -> None:
         )
 
 
-async def _read_form(request: Request) -> dict[str, str]:
-    """A url-encoded form, read with limits. Other bodies are refused with a 4xx."""
+async def _read_pairs(request: Request) -> list[tuple[str, str]]:
+    """A url-encoded form's fields in order, read with limits (a task-list bulk post may
+    repeat `step` up to MAX_BULK_FIELDS times). Other bodies are refused with a 4xx."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.strip().isdigit():
@@ -228,7 +228,7 @@ async def _read_form(request: Request) -> dict[str, str]:
         if len(body) > MAX_FORM_BYTES:
             raise PageError(413, "Too large", "The form is too large.")
     if not body:
-        return {}
+        return []
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise PageError(415, "Unsupported form", "Send the form as a normal web form.")
@@ -238,27 +238,29 @@ async def _read_form(request: Request) -> dict[str, str]:
             keep_blank_values=True,
             encoding="utf-8",
             errors="strict",
-            max_num_fields=MAX_FIELDS,
+            max_num_fields=MAX_BULK_FIELDS,
         )
     except (UnicodeDecodeError, ValueError):
         raise PageError(400, "Bad request", "The form could not be read.") from None
-    form: dict[str, str] = {}
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
             raise PageError(400, "Bad request", "The form contains a NUL character.")
+    return pairs
+
+
+def _single_form(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """A one-step form: at most MAX_FIELDS fields, the first value of each."""
+    if len(pairs) > MAX_FIELDS:
+        raise PageError(400, "Bad request", "The form could not be read.")
+    form: dict[str, str] = {}
+    for key, value in pairs:
         form.setdefault(key, value)
     return form
 
 
 def _mint(config: WebConfig, claims: TokenClaims, action: str, step_id: int) -> str:
     """A per-step token for a form on the task list; it expires with the task-list link."""
-    return sign_token(
-        config.secret,
-        staff_id=claims.staff_id,
-        action=action,
-        step_ids=(step_id,),
-        expires_at=claims.expires_at,
-    )
+    return tasklist.mint(config, claims, action, step_id)
 
 
 def _back_token(config: WebConfig, raw: str | None, staff_id: int, now: datetime) -> str | None:
@@ -287,7 +289,7 @@ def _show(request: Request, config: WebConfig, token: str) -> Response:
     with session_scope(config.db_url) as session:
         staff = staff_of(session, claims)
         if claims.action == "tasks":
-            return _task_list(session, config, claims, staff, now, root, token)
+            return tasklist.task_list(request, session, config, claims, staff, now, token)
         if claims.action == "report":
             return RedirectResponse(f"{root}/report/{token}", status_code=303)
         cards = []
@@ -365,62 +367,20 @@ def _reassign_forms(
     return forms
 
 
-def _task_list(
-    session: Session,
-    config: WebConfig,
-    claims: TokenClaims,
-    staff: Staff,
-    now: datetime,
-    root: str,
-    token: str,
-) -> Response:
-    rows = session.exec(
-        select(Step)
-        .join(Enrollment, col(Enrollment.id) == col(Step.enrollment_id))
-        .where(
-            Step.owner_staff_id == staff.id,
-            Step.status == StepStatus.OPEN,
-            Enrollment.status == EnrollmentStatus.ACTIVE,
-        )
-        .order_by(col(Step.due), col(Step.id))
-        .limit(TASK_LIST_LIMIT)
-    ).all()
-    current: list[tuple[views.StepView, dict[str, str]]] = []
-    later: list[tuple[views.StepView, dict[str, str]]] = []
-    for step in rows:
-        try:
-            ctx = actions.load_step(session, step.id or 0, staff.id or 0)
-        except (StepNotFound, NotPermitted):
-            continue
-        view = views.step_view(session, ctx, now)
-        links = {
-            action: f"{root}/a/{_mint(config, claims, action, view.id)}"
-            for action in ("acknowledge", "snooze", "complete")
-        }
-        (later if view.upcoming else current).append((view, links))
-    session.rollback()
-    return views.render(
-        "tasks.html.j2",
-        title="Your ILP task list",
-        current=current,
-        later=later,
-        truncated=len(rows) >= TASK_LIST_LIMIT,
-        root=root,
-        tasks_token=token,
-    )
-
-
 # --- POST: act ------------------------------------------------------------------------------
 
 
-def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) -> Response:
+def _act(request: Request, config: WebConfig, token: str, pairs: list[tuple[str, str]]) -> Response:
     now = config.clock()
     claims = verified_claims(config, token, now)
     root = page_root(request)
+    if claims.action == "tasks" and any(key == "bulk" for key, _ in pairs):
+        return tasklist.bulk(request, config, claims, token, pairs)
     if claims.action in ("tasks", "report"):
         raise PageError(
             405, "Nothing to submit", "This link opens a page; open it to act on a step."
         )
+    form = _single_form(pairs)
     if bulk.is_bulk(claims):
         page, done = bulk.act(request, config, claims, form)
         if done:
@@ -464,12 +424,19 @@ def _act(request: Request, config: WebConfig, token: str, form: dict[str, str]) 
                 continue
             cards.append(views.step_view(session, ctx, now))
         session.rollback()
+    attempts_open = any(
+        o.action == "contact_attempt" and c.is_open for o, c in zip(outcomes, cards, strict=False)
+    )
+    log_another = None
+    if attempts_open and len(claims.step_ids) == 1:
+        log_another = f"{root}/a/{token}" + (f"?back={back}" if back else "")
     response = views.render(
         "result.html.j2",
         title="Done" if any(o.changed for o in outcomes) else "Already done",
         results=list(zip(outcomes, cards, strict=False)),
         root=root,
         back=back,
+        log_another=log_another,
     )
     response.background = background
     return response

@@ -22,12 +22,12 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from lifecycle.escalation import acknowledge_pause_until
-from lifecycle.forms import CONFIRM_KINDS, UNSUCCESSFUL, Question, questions_for
+from lifecycle.forms import CONFIRM_KINDS, CONTACT_OUTCOMES, UNSUCCESSFUL, Question, questions_for
 from lifecycle.templates import school_templates
 from lifecycle.types import StepKind
 from models.tables import ContactMethod
 from notifications.render import format_date, step_label
-from services.actions import StepContext, attempts_for, closed_reason, failed_attempts
+from services.actions import StepContext, attempt_count, attempts_for, closed_reason
 from services.carry_over import CarryOver, carry_over
 from services.contacts import StudentCard, step_history, student_card
 
@@ -37,6 +37,7 @@ STATIC = Path(__file__).with_name("static")
 METHOD_LABELS = {
     ContactMethod.PHONE.value: "Phone",
     ContactMethod.EMAIL.value: "Email",
+    ContactMethod.TEXT.value: "Text message",
     ContactMethod.VIDEO.value: "Video call",
     ContactMethod.IN_PERSON.value: "In person",
     ContactMethod.OTHER.value: "Other",
@@ -55,6 +56,7 @@ class AttemptView:
     method: str
     succeeded: bool
     notes: str | None
+    outcome: str = ""
 
 
 @dataclass
@@ -77,7 +79,11 @@ class StepView:
     can_snooze: bool = True
     attempts: list[AttemptView] = field(default_factory=list)
     failed_attempts: int = 0
+    failed_attempt_days: int = 0
     min_attempts: int = 5
+    min_attempt_days: int = 1
+    now_local: str = ""  # the attempt form's default and latest time (YYYY-MM-DDTHH:MM, local)
+    outcome_labels: dict[str, str] = field(default_factory=lambda: dict(CONTACT_OUTCOMES))
     unsuccessful_variant: str = UNSUCCESSFUL
     confirm: bool = False
     guide: tuple[str, ...] = ()  # the school's welcome call guide (lifecycle.templates)
@@ -136,23 +142,26 @@ def step_view(session: Session, ctx: StepContext, now: datetime) -> StepView:
         ack_until_text=local_text(acknowledge_pause_until(now, cal, policy), cal.timezone),
         can_snooze=ctx.open and step.due >= today,
         min_attempts=policy.welcome_call_min_attempts,
+        min_attempt_days=policy.welcome_call_min_attempt_days,
         confirm=kind in CONFIRM_KINDS,
     )
     view.student_id = int(ctx.student.id or 0)
     if kind is StepKind.WELCOME_CALL:
         view.guide = school_templates(ctx.school.policy).welcome_call_guide
-    if kind is StepKind.WELCOME_CALL:
+        view.now_local = now.astimezone(pendulum.timezone(cal.timezone)).strftime("%Y-%m-%dT%H:%M")
         view.attempts = [
             AttemptView(
                 when=local_text(a.at, cal.timezone),
                 method=METHOD_LABELS.get(str(a.method), str(a.method)),
                 succeeded=a.succeeded,
                 notes=a.notes,
+                outcome=CONTACT_OUTCOMES.get(a.outcome, a.outcome),
             )
             for a in attempts_for(session, view.id)
         ]
     if kind in (StepKind.WELCOME_CALL, StepKind.WELCOME_NOTE):
-        view.failed_attempts = failed_attempts(session, enrollment.id or 0)
+        count = attempt_count(session, enrollment.id or 0, cal)
+        view.failed_attempts, view.failed_attempt_days = count.attempts, count.days
         view.carry_over = carry_over(session, enrollment)
     return view
 

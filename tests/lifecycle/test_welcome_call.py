@@ -6,7 +6,7 @@ from lifecycle.calendar import SchoolCalendar
 from lifecycle.escalation import LadderState
 from lifecycle.policy import DEFAULT_LADDER, LadderLevel, SchoolPolicy
 from lifecycle.types import Escalation, Role, StepStatus
-from lifecycle.welcome_call import attempts_done, decide_step
+from lifecycle.welcome_call import AttemptCount, attempts_done, decide_step
 
 CALENDAR = SchoolCalendar(
     timezone="UTC",
@@ -48,9 +48,32 @@ def test_attempt_reminders_fall_silent_once_the_attempts_are_done() -> None:
     assert only_attempt.send is None and only_attempt.rungs_sent == 1
 
 
+MON, TUE = date(2026, 8, 31), date(2026, 9, 1)
+
+
 def test_attempts_done() -> None:
-    assert attempts_done(5, False, 5) and attempts_done(0, True, 5)
-    assert not attempts_done(4, False, 5)
+    assert attempts_done([MON] * 3 + [TUE] * 2, False, 5, 2) and attempts_done([], True, 5, 2)
+    assert not attempts_done([MON, TUE, MON, TUE], False, 5, 2)
+    # five attempts within seconds of each other are one day's effort
+    assert not attempts_done([MON] * 5, False, 5, 2)
+    assert attempts_done([MON] * 5, False, 5, 1)
+
+
+def test_attempt_count_says_what_is_missing() -> None:
+    assert AttemptCount.of([MON, MON, TUE]) == AttemptCount(attempts=3, days=2)
+    assert AttemptCount.of([]).shortfall(5, 2) == (
+        "needs at least 5 failed contact attempts on at least 2 different days; 0 are logged"
+    )
+    assert AttemptCount.of([MON] * 6).shortfall(5, 2) == (
+        "needs at least 5 failed contact attempts on at least 2 different days; "
+        "6 are logged, on 1 day"
+    )
+    assert AttemptCount.of([MON]).shortfall(5, 1) == (
+        "needs at least 5 failed contact attempts; 1 is logged, on 1 day"
+    )
+    assert AttemptCount.of([MON, TUE] * 3).shortfall(5, 2) is None
+    # a school asking for more days than attempts needs one attempt a day
+    assert AttemptCount.of([MON, TUE]).enough(2, 3)
 
 
 def test_overdue_is_what_the_ladder_puts_after_the_due_date() -> None:

@@ -162,26 +162,39 @@ def test_synopsis_and_graduation_plan(world: World) -> None:
     assert world.get(grad).external_ref == "https://state.example/gp/123"
 
 
-def _attempt(world: World, sid: int, who: str, ok: bool) -> actions.ActionOutcome:
+MON = "2026-12-14T{:02d}:{:02d}"  # the day before NOW (Tue 15 Dec, 09:00 in Chicago)
+
+
+def _attempt(
+    world: World, sid: int, who: str, ok: bool, at: str | None = None, **kw: str
+) -> actions.ActionOutcome:
     with session_scope(world.url) as s:
         return actions.log_contact_attempt(
-            s, sid, actor(world, who), succeeded=ok, method="phone", notes="voicemail"
+            s, sid, actor(world, who), succeeded=ok, method="phone", notes="voicemail", at=at, **kw
         )
 
 
-def test_welcome_call_completes_after_min_failed_attempts(world: World) -> None:
+def test_welcome_call_completes_after_min_failed_attempts_on_two_days(world: World) -> None:
     call = world.step("welcome_call", "tch-0001-001")
-    for n in range(1, 5):
-        out = _attempt(world, call, "tch-0001-001", False)
+    for n in range(1, 6):  # five tries on Monday morning, seconds apart
+        out = _attempt(world, call, "tch-0001-001", False, MON.format(8, n))
         assert not out.completed and out.event is None
-        assert f"({n} of 5" in out.message
+        assert f"{n} {'is' if n == 1 else 'are'} logged, on 1 day" in out.message
+        assert "on at least 2 different days" in out.message
     assert world.get(call).status == "open"
-    out = _attempt(world, call, "tch-0001-001", False)
+    out = _attempt(world, call, "tch-0001-001", False, outcome="left_message")  # Tuesday, now
     assert out.completed and out.event == "completed"
+    assert "With 6 failed attempts on 2 days the welcome call is complete" in out.message
     step = world.get(call)
     assert step.status == "completed" and step.next_action_at is None
     with session_scope(world.url) as s:
-        assert len(s.exec(select(ContactAttempt).where(ContactAttempt.step_id == call)).all()) == 5
+        rows = s.exec(
+            select(ContactAttempt).where(ContactAttempt.step_id == call).order_by(ContactAttempt.id)
+        ).all()
+    assert len(rows) == 6
+    assert rows[0].at == NOW - timedelta(hours=24, minutes=59)  # Mon 08:01 Chicago = 14:01 UTC
+    assert rows[-1].at == NOW and rows[-1].outcome == "left_message"
+    assert all(r.logged_at == NOW and not r.succeeded for r in rows)
 
 
 def test_welcome_call_completes_on_success(world: World) -> None:
@@ -189,31 +202,45 @@ def test_welcome_call_completes_on_success(world: World) -> None:
     _attempt(world, call, "tch-0001-001", False)
     out = _attempt(world, call, "tch-0001-001", True)
     assert out.completed and world.get(call).status == "completed"
+    with session_scope(world.url) as s:
+        last = s.exec(select(ContactAttempt).order_by(ContactAttempt.id.desc())).first()  # type: ignore[union-attr]
+    assert last is not None and (last.outcome, last.succeeded) == ("reached", True)
     # A further attempt on a completed call is "already done".
     assert _attempt(world, call, "tch-0001-001", False).already_done
 
 
-def test_welcome_note_unsuccessful_variant_needs_five_failed_attempts(world: World) -> None:
+def test_an_attempt_in_the_future_is_refused(world: World) -> None:
+    call = world.step("welcome_call", "tch-0001-001")
+    snap = dump(world.url)
+    with pytest.raises(InvalidInput, match="is in the future") as err:
+        _attempt(world, call, "tch-0001-001", False, "2026-12-15T09:01")
+    assert err.value.field == "at" and dump(world.url) == snap
+
+
+def test_welcome_note_unsuccessful_variant_needs_five_failed_attempts_on_two_days(
+    world: World,
+) -> None:
     call = world.step("welcome_call", "tch-0001-001")
     with session_scope(world.url) as s:
         enrollment_id = s.get(Step, call).enrollment_id  # type: ignore[union-attr]
     note = world.step("welcome_note", "tch-0001-001", enrollment_id=enrollment_id)
     form = {"variant": "contact_unsuccessful"}
-    for _ in range(4):
-        _attempt(world, call, "tch-0001-001", False)
+    for n in range(5):
+        _attempt(world, call, "tch-0001-001", False, MON.format(9, n))
     with (
         pytest.raises(InvalidInput, match="at least 5 failed") as err,
         session_scope(world.url) as s,
     ):
         actions.complete(s, note, actor(world, "tch-0001-001"), form)
-    assert "4 are logged" in str(err.value)
+    assert "on at least 2 different days; 5 are logged, on 1 day" in str(err.value)
     _attempt(world, call, "tch-0001-001", False)
     with session_scope(world.url) as s:
         out = actions.complete(s, note, actor(world, "tch-0001-001"), form)
     assert out.completed
     with session_scope(world.url) as s:
         row = s.exec(select(Note).where(Note.step_id == note)).one()
-    assert row.variant == "contact_unsuccessful" and row.answers["failed_attempts"] == "5"
+    assert row.variant == "contact_unsuccessful"
+    assert (row.answers["failed_attempts"], row.answers["attempt_days"]) == ("6", "2")
 
 
 def test_welcome_note_normal_needs_text(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.db import session_scope
-from models.tables import AuditEvent, Step
+from models.tables import AuditEvent, Enrollment, Step
 from notifications.tokens import InsecureSecretError
 from tests.web.conftest import NOW, REPO, Events, World, dump, settings_for
 from web.app import create_app
@@ -220,15 +220,42 @@ def test_welcome_note_unsuccessful_variant_over_http(world: World, client: TestC
     note = world.step("welcome_note", TEACHER, enrollment_id=enrollment_id)
     call_link = url(world.token(TEACHER, "complete", call))
     note_link = url(world.token(TEACHER, "complete", note))
-    assert "No contact attempts logged yet" in client.get(call_link).text
-    for n in range(4):
-        page = client.post(call_link, data={"outcome": "failed", "method": "phone"})
-        assert f"({n + 1} of 5" in page.text
+    form = client.get(call_link).text
+    assert "No contact attempts logged yet" in form
+    # the time defaults to now in the school's time zone (Tue 15 Dec 2026, 09:00 in Chicago)
+    assert 'type="datetime-local" name="at" value="2026-12-15T09:00" max="2026-12-15T09:00"' in form
+    for way in ("Phone", "Email", "Text message", "Video call", "In person"):
+        assert f">{way}</option>" in form
+    for outcome in ("No answer", "Left a message", "Wrong number / bad contact info"):
+        assert outcome in form
+
+    snap = dump(world.url)
+    future = client.post(
+        call_link, data={"outcome": "no_answer", "method": "text", "at": "2026-12-15T10:00"}
+    )
+    assert future.status_code == 422
+    assert "Tue 15 Dec 2026, 10:00 is in the future" in future.text
+    assert 'value="2026-12-15T10:00"' in future.text  # what was typed comes back
+    assert dump(world.url) == snap
+
+    days = ["2026-12-11T15:30", "2026-12-11T15:31", "2026-12-14T08:10", "2026-12-14T08:11"]
+    for n, at in enumerate(days):
+        page = client.post(call_link, data={"outcome": "left_message", "method": "text", "at": at})
+        assert (
+            page.status_code == 200 and f"{n + 1} {'is' if n == 0 else 'are'} logged" in page.text
+        )
+        another = re.search(r'href="([^"]+)">Log another attempt<', page.text)
+        assert another and another.group(1) == call_link
+    listed = client.get(call_link).text
+    assert "Fri 11 Dec 2026, 15:30 · Text message · Left a message" in listed
+    assert "(4 logged, on 2 days)" in listed
     refused = client.post(note_link, data={"variant": "contact_unsuccessful"})
     assert refused.status_code == 422 and "at least 5 failed contact attempts" in refused.text
     assert world.get(note).status == "open"
-    done = client.post(call_link, data={"outcome": "failed", "method": "video", "notes": "x"})
-    assert "The welcome call is complete" in done.text
+    done = client.post(
+        call_link, data={"outcome": "bad_contact", "method": "phone", "notes": "x", "at": ""}
+    )
+    assert "the welcome call is complete" in done.text and "Log another attempt" not in done.text
     assert world.get(call).status == "completed"
     accepted = client.post(note_link, data={"variant": "contact_unsuccessful"})
     assert accepted.status_code == 200 and world.get(note).status == "completed"
@@ -271,14 +298,19 @@ def test_task_list_acts_through_minted_tokens(world: World, client: TestClient) 
     assert page.status_code == 200 and "Your open ILP steps" in page.text
     with session_scope(world.url) as s:
         mine = s.exec(
-            select(Step)
+            select(Step, Enrollment.student_id)
+            .join(Enrollment, Enrollment.id == Step.enrollment_id)  # type: ignore[arg-type]
             .where(Step.owner_staff_id == world.staff[TEACHER], Step.status == "open")
-            .order_by(Step.due, Step.id)
         ).all()
     assert mine
-    # Listed by due date.
-    positions = [page.text.find(f"/a/{world.token(TEACHER, 'acknowledge', s.id)}") for s in mine]
+    # By student, the student with the most overdue step first; each student's steps by due date.
+    first_due: dict[int, date] = {}
+    for step, student in mine:
+        first_due[student] = min(first_due.get(student, step.due), step.due)
+    mine = sorted(mine, key=lambda r: (first_due[r[1]], r[1], r[0].due, r[0].id))
+    positions = [page.text.find(f'id="step-{step.id}"') for step, _ in mine]
     assert all(p > 0 for p in positions) and positions == sorted(positions)
+    mine = [step for step, _ in mine]
     q2 = next(s.id for s in mine if s.kind == "q2_note")
     ack = re.search(
         rf'action="(/a/{re.escape(world.token(TEACHER, "acknowledge", q2))})"', page.text

@@ -215,8 +215,9 @@ def test_whole_year(district: District) -> None:
     ben_enrollment = d.students["Ben"]
 
     actions = {
-        # Ana's teacher logs 5 unsuccessful attempts after the day-3 reminder: no more attempt
-        # reminders and no day-10 coordinator check; the due/overdue ladder still runs.
+        # Ana's teacher logs 5 unsuccessful attempts (made Wed and Thu) after the day-3
+        # reminder: no more attempt reminders and no day-10 coordinator check; the
+        # due/overdue ladder still runs.
         date(2026, 8, 20): lambda at: log_attempts(d, ana_wc, 5, at),
         # Mon 31 Aug 10:00: paused for the rest of Monday, Tue 1 and Wed 2 Sep; resumes Thu 3 Sep
         date(2026, 8, 31): lambda at: acknowledge(d, ana_wn, at),
@@ -273,10 +274,15 @@ def test_whole_year(district: District) -> None:
 
 
 def log_attempts(d: District, step_id: int, n: int, at: datetime) -> None:
+    """`n` failed attempts, made over two days (the day before `at` and `at`): the count the
+    policy asks for (5 on 2 different days)."""
     with session_scope(d.url) as s:
-        for _ in range(n):
+        for i in range(n):
+            when = at - timedelta(days=1 if i < n // 2 else 0, minutes=n - i)
             s.add(
-                ContactAttempt(step_id=step_id, at=at, succeeded=False, method=ContactMethod.PHONE)
+                ContactAttempt(
+                    step_id=step_id, at=when, succeeded=False, method=ContactMethod.PHONE
+                )
             )
 
 
