@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_attempts"
-down_revision: str | Sequence[str] | None = "0004_contacts"
+down_revision: str | Sequence[str] | None = "0007_school_years"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
