@@ -63,6 +63,7 @@ from web.pages import (
     error_page,
     guard,
     page_root,
+    request_actor,
     staff_of,
     verified_claims,
     wants_json,
@@ -387,13 +388,7 @@ def _act(request: Request, config: WebConfig, token: str, pairs: list[tuple[str,
             page.background = BackgroundTask(emit_outcomes, config, done, claims.staff_id)
         return page
     targets = _targets(claims, form)
-    actor = Actor(
-        staff_id=claims.staff_id,
-        now=now,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        submission=form.get("_submission"),
-    )
+    actor = request_actor(request, claims, now, form)
     back = _back_token(config, form.get("back"), claims.staff_id, now)
     outcomes: list[ActionOutcome] = []
     try:

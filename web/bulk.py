@@ -20,9 +20,9 @@ from models.db import session_scope
 from models.tables import Delivery, Enrollment, EnrollmentStatus, Step
 from notifications.tokens import TokenClaims
 from services import actions
-from services.actions import ActionOutcome, Actor, NotPermitted, StepNotFound
+from services.actions import ActionOutcome, NotPermitted, StepNotFound
 from web import views
-from web.pages import PageError, WebConfig, page_root, staff_of
+from web.pages import PageError, WebConfig, page_root, request_actor, staff_of
 
 CHUNK = 900
 
@@ -93,13 +93,7 @@ def act(
     """Acknowledge every open step of the digest the person may act on, in one transaction.
     Returns the page and the outcomes to emit events for after the response."""
     now: datetime = config.clock()
-    actor = Actor(
-        staff_id=claims.staff_id,
-        now=now,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        submission=form.get("_submission"),
-    )
+    actor = request_actor(request, claims, now, form)
     outcomes: list[ActionOutcome] = []
     refused = 0
     with session_scope(config.db_url) as session:

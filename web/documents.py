@@ -38,7 +38,7 @@ from models.db import session_scope
 from models.tables import Staff
 from notifications.tokens import TokenClaims
 from services import actions, el_ilp, parent_copy
-from services.actions import Actor, InvalidInput, NotPermitted, StepNotFound
+from services.actions import InvalidInput, NotPermitted, StepNotFound
 from web import views
 from web.pages import (
     PageError,
@@ -47,6 +47,7 @@ from web.pages import (
     error_page,
     guard,
     page_root,
+    request_actor,
     staff_of,
     verified_claims,
 )
@@ -300,13 +301,7 @@ def _act(request: Request, token: str, form: dict[str, str]) -> Response:
     config = _config(request)
     now = config.clock()
     claims = _claims(config, token, now)
-    actor = Actor(
-        staff_id=claims.staff_id,
-        now=now,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        submission=form.get("_submission"),
-    )
+    actor = request_actor(request, claims, now, form)
     try:
         with session_scope(config.db_url) as session:
             ctx = _load(session, claims)

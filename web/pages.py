@@ -19,7 +19,7 @@ from sqlmodel import Session
 from config.settings import Settings
 from models.tables import Staff
 from notifications.tokens import TokenClaims, TokenExpired, TokenTampered, verify_token
-from services.actions import ActionOutcome
+from services.actions import ActionOutcome, Actor
 from web import views
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,19 @@ def verified_claims(config: WebConfig, token: str, now: datetime) -> TokenClaims
     if len(claims.step_ids) > MAX_STEPS or not all(0 < i <= MAX_ID for i in ids):
         raise PageError(400, "Link not valid", "This link is not valid (bad ids).")
     return claims
+
+
+def request_actor(
+    request: Request, claims: TokenClaims, now: datetime, form: dict[str, str]
+) -> Actor:
+    """Who acts, from where, and the form's one-time submission id: what every audit row keeps."""
+    return Actor(
+        staff_id=claims.staff_id,
+        now=now,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        submission=form.get("_submission"),
+    )
 
 
 def staff_of(session: Session, claims: TokenClaims) -> Staff:
