@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,27 +18,9 @@ from models.documents import ElIlpVersion, ParentCopy
 from services.sweep import run_sweep
 from tests.documents.helpers import EL_FORM, save
 from tests.documents.test_collaborators import LABEL, capture, item_link, notices
-from tests.system import missing
 from tests.web.conftest import ARTIFACTS, NOW, Clock, LiveServer, World
 
-CHROMIUM = Path("/usr/bin/chromium")
 ESL = "esl-0001"
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        missing("Debian Chromium is not installed (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.mark.browser

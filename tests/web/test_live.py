@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -18,19 +16,9 @@ from sqlmodel import select
 
 from models.db import session_scope
 from models.tables import Note, Step
-from tests.system import missing
 from tests.web.conftest import ARTIFACTS, NOW, Events, LiveServer, World, dump
 
 TEACHER = "tch-0001-001"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ANSWERS = {
     "The individualized action": "Weekly 1:1 check-in on fractions, with a short exit ticket.",
     "How it was communicated to the student and learning coach": (
@@ -39,20 +27,6 @@ ANSWERS = {
     "Follow-up or staff needed": "Math specialist joins the next call.",
     "Resources, interventions or instruction involved": "Small-group fractions unit, unit 4.",
 }
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        missing("Debian Chromium is not installed (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def teacher_steps(world: World, limit: int = 4) -> list[int]:

@@ -7,11 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.documents.test_browser import browser
 from tests.web.conftest import ARTIFACTS, Clock, LiveServer, World
 from tests.web.test_years import SECOND_YEAR, SYNOPSIS, first_year_notes, roll, second_year_step
-
-__all__ = ["browser"]
 
 
 @pytest.mark.browser

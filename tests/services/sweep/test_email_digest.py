@@ -26,11 +26,9 @@ from lifecycle.types import Role
 from models.db import session_scope
 from models.tables import Delivery, Step
 from tests.services.sweep.conftest import SECRET, District, local, sweep_config
-from tests.system import missing
 
 ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "digest-email.png"
-CHROMIUM = Path("/usr/bin/chromium")
 LINK = re.compile(r"http://ilp\.test/a/[A-Za-z0-9_.-]+")
 EIGHTH_DAY = local(date(2026, 8, 26), 9)  # Wed of the 2nd week: welcome calls due / overdue
 LATE_MAY = local(date(2027, 5, 20), 9)  # three quarters' notes overdue past the top level
@@ -260,22 +258,6 @@ def test_supervisor_digest_counts_per_teacher(district: District, smtp: Inbox) -
     assert by_teacher.keys() == {"Teacher Staff", "Second Staff"}
     assert by_teacher["Teacher Staff"] > by_teacher["Second Staff"] > 0
     assert "By teacher" in text and "Teacher Staff" in text
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing("Debian Chromium is not installed (make system-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_the_email_as_received_reads_well_in_chromium(
