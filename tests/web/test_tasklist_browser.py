@@ -47,11 +47,12 @@ def test_browser_filters_pages_and_acknowledges_in_bulk(
         assert row.get_by_role("button", name="Acknowledge").count() == 0
 
     # paginate: the next page continues in the same order
+    # (wait_for: a click returns before the next page has loaded on a busy machine)
     page.get_by_role("link", name="Next →").first.click()
-    assert page.get_by_text(f"Page 2 of {pages}").is_visible()
+    page.get_by_text(f"Page 2 of {pages}").wait_for(state="visible")
     assert len(listed(page.content())) == 100
     page.get_by_role("link", name="← Previous").first.click()
-    assert page.get_by_text(f"Page 1 of {pages}").is_visible()
+    page.get_by_text(f"Page 1 of {pages}").wait_for(state="visible")
 
     # filter: overdue steps, then only the welcome notes among them, then the acknowledged ones
     page.get_by_role("link", name=re.compile(r"^Overdue \d+")).click()
