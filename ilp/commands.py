@@ -21,6 +21,7 @@ MODULES = (
     "ilp.cmd_report",
     "ilp.cmd_export",
     "ilp.cmd_years",
+    "ilp.cmd_student",
 )
 
 

@@ -130,6 +130,8 @@ def rung_recipients(roles: Iterable[str], step: StepAddress, staff: StaffLookup)
 # Who sees a student's whole ILP history (the student page): the staff assigned to the student
 # (teachers, counselor, ESL teacher), and the ILP coordinator and principal of a school the
 # student was enrolled at; a regional VP of such a school, or with no school (district-wide).
+# The role must be held at that school (`StaffMember.holds_at`): a principal at school B who
+# teaches at A is not a principal at A.
 OVERSIGHT_ROLES = frozenset({Role.ILP_COORDINATOR.value, Role.PRINCIPAL.value})
 
 
@@ -142,5 +144,5 @@ def may_view_student(
         return True
     if Role.REGIONAL_VP.value in staff.roles and staff.school_id is None:
         return True
-    oversight = OVERSIGHT_ROLES | {Role.REGIONAL_VP.value}
-    return bool(staff.roles & oversight) and staff.school_id in student_schools
+    oversight = staff.roles & (OVERSIGHT_ROLES | {Role.REGIONAL_VP.value})
+    return any(staff.holds_at(role, school) for role in oversight for school in student_schools)

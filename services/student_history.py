@@ -2,7 +2,8 @@
 
 Steps with status and dates, the notes' answers, contact attempts, EL ILP versions,
 graduation-plan references and the audit trail, grouped by school year (oldest first). Reads
-only. Who may see it is `lifecycle.access.may_view_student`.
+only. Who may see it is `lifecycle.access.may_view_student` (:func:`may_view`, per-school roles);
+which of its steps the viewer may hand to someone else is :func:`reassignable_steps`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import pendulum
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from lifecycle.access import may_reassign, may_view_student
 from lifecycle.forms import questions_for
-from lifecycle.types import StepKind, grade_name
+from lifecycle.types import StepKind, StepStatus, grade_name
 from models.documents import ElIlpVersion
 from models.tables import (
     Assignment,
     AuditEvent,
     ContactAttempt,
     Enrollment,
+    EnrollmentStatus,
     Note,
     School,
     Staff,
@@ -31,6 +34,7 @@ from models.tables import (
     Student,
 )
 from notifications.render import step_label
+from services.actions import staff_member
 
 
 @dataclass
@@ -114,6 +118,31 @@ def is_assigned(session: Session, student_id: int, staff_id: int) -> bool:
     a = Assignment.__table__  # type: ignore[attr-defined]
     query = sa.select(a.c.id).where(a.c.student_id == student_id, a.c.staff_id == staff_id)
     return session.execute(query.limit(1)).first() is not None
+
+
+def may_view(session: Session, staff: Staff, student_id: int) -> bool:
+    """The student page's rule for this viewer and student (roles held per school)."""
+    schools = student_schools(session, student_id)
+    assigned = is_assigned(session, student_id, int(staff.id or 0))
+    return bool(schools) and may_view_student(staff_member(staff), assigned, schools)
+
+
+def reassignable_steps(session: Session, student_id: int, staff: Staff) -> list[int]:
+    """The student's open steps of the current year (active enrollments) that this viewer may
+    hand to someone else: those at a school where they are the ILP coordinator."""
+    e, s = Enrollment.__table__, Step.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(s.c.id, e.c.school_id)
+        .select_from(s.join(e, e.c.id == s.c.enrollment_id))
+        .where(
+            e.c.student_id == student_id,
+            e.c.status == EnrollmentStatus.ACTIVE.value,
+            s.c.status == StepStatus.OPEN.value,
+        )
+        .order_by(s.c.id)
+    ).all()
+    member = staff_member(staff)
+    return [int(r.id) for r in rows if may_reassign(member, int(r.school_id))]
 
 
 def student_history(session: Session, student_id: int) -> StudentHistory | None:

@@ -8,8 +8,10 @@ messages keep to initials.
 The link is the viewer's own signed task-list (`tasks`) or report (`report`) link with the
 student's internal id: the student's teachers, counselor and ESL teacher follow it from their
 task list, coordinators, principals and regional VPs from the compliance report. Who may see
-it is `lifecycle.access.may_view_student`: anyone else gets 403, a bad token 400, an expired
-one 410. The page only reads.
+it is `lifecycle.access.may_view_student`, with roles held per school: anyone else gets 403, a
+bad token 400, an expired one 410. The page only reads; for the school's ILP coordinator each
+open step of the current year links to its "Reassign…" page (a per-step `reassign` token
+minted here, expiring with the viewer's link), where the change is made.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from lifecycle.access import StaffMember, may_view_student
 from web.pages import PageError, guard, page_root, staff_of, verified_claims
+from web.tasklist import mint
 
 STUDENT_LINK_ACTIONS = ("tasks", "report")
 router = APIRouter()
@@ -34,7 +36,7 @@ def student_link(root: str, token: str, student_id: int) -> str:
 @router.api_route("/student/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 def student_page(request: Request, token: str, id: int | None = None) -> Response:  # noqa: A002
     from models.db import session_scope
-    from services.student_history import is_assigned, student_history, student_schools
+    from services.student_history import may_view, reassignable_steps, student_history
     from web import views
 
     def show() -> Response:
@@ -47,12 +49,7 @@ def student_page(request: Request, token: str, id: int | None = None) -> Respons
             raise PageError(404, "No such student", "The link names no student.")
         with session_scope(config.db_url) as session:
             staff = staff_of(session, claims)
-            member = StaffMember(
-                int(staff.id or 0), frozenset(staff.roles or ()), staff.school_id, staff.active
-            )
-            schools = student_schools(session, id)
-            assigned = is_assigned(session, id, member.id)
-            if not schools or not may_view_student(member, assigned, schools):
+            if not may_view(session, staff, id):
                 raise PageError(
                     403,
                     "Not allowed",
@@ -60,13 +57,21 @@ def student_page(request: Request, token: str, id: int | None = None) -> Respons
                     "their school's ILP coordinator and principal.",
                 )
             history = student_history(session, id)
+            movable = reassignable_steps(session, id, staff)
             session.rollback()
         assert history is not None
+        root = page_root(request)
+        back = f"?back={quote(token, safe='')}" if claims.action == "tasks" else ""
+        reassign = {
+            step_id: f"{root}/a/{mint(config, claims, 'reassign', step_id)}{back}"
+            for step_id in movable
+        }
         return views.render(
             "student_page.html.j2",
             title=f"ILP: {history.initials}",
             history=history,
-            root=page_root(request),
+            reassign=reassign,
+            root=root,
         )
 
     return guard(request, show)

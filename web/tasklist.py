@@ -12,7 +12,9 @@ before anything of it is written, and the result page says what happened to each
 
 A row offers only what will be accepted: acknowledge unless it is already paused that long,
 snooze only up to the due date, complete in bulk only for kinds whose completion asks nothing
-(`lifecycle.forms`); the others link to their own form.
+(`lifecycle.forms`); the others link to their own form. The school's ILP coordinator also gets
+"Reassign…" on each open step (the step's page with the reassign form, as from a digest) and
+"Reassign selected to …" (`services.actions.reassign`, each step checked again); nobody else.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from sqlmodel import Session
 from starlette.background import BackgroundTask
 
 from config.schools import school_rules
+from lifecycle.access import StaffMember, may_reassign
 from lifecycle.escalation import acknowledge_pause_until
-from lifecycle.types import StepKind
+from lifecycle.types import Role, StepKind
 from models.db import session_scope
 from models.tables import School, Staff
 from notifications.render import step_label
@@ -51,7 +54,7 @@ from web.pages import PageError, WebConfig, emit_outcomes, page_root, staff_of
 
 logger = logging.getLogger(__name__)
 
-BULK_ACTIONS = ("acknowledge", "complete")
+BULK_ACTIONS = ("acknowledge", "complete", "reassign")
 MAX_BULK_STEPS = 1000  # ids in one bulk post (a page is at most MAX_PAGE_SIZE)
 MAX_PAGE_SIZE = 500
 
@@ -73,10 +76,11 @@ class TaskRow:
     links: dict[str, str]
     can_acknowledge: bool
     bulk_complete: bool
+    reassign_school: int | None = None  # the viewer may hand this step on (its school)
 
     @property
     def selectable(self) -> bool:
-        return self.can_acknowledge or self.bulk_complete
+        return self.can_acknowledge or self.bulk_complete or self.reassign_school is not None
 
 
 @dataclass
@@ -97,16 +101,18 @@ def _row(
     ctx: StepContext,
     now: datetime,
     root: str,
+    member: StaffMember,
 ) -> TaskRow:
     view = views.step_view(session, ctx, now)
-    links = {
-        action: f"{root}/a/{mint(config, claims, action, view.id)}"
-        for action in ("acknowledge", "snooze", "complete")
-    }
+    school = ctx.enrollment.school_id
+    movable = ctx.open and may_reassign(member, school)
+    wanted = ("acknowledge", "snooze", "complete") + (("reassign",) if movable else ())
+    links = {action: f"{root}/a/{mint(config, claims, action, view.id)}" for action in wanted}
     step = ctx.step
     pause = acknowledge_pause_until(now, ctx.calendar, ctx.policy)
     can_ack = ctx.open and (step.acknowledged_until is None or step.acknowledged_until < pause)
-    return TaskRow(view, links, can_ack, ctx.open and actions.bulk_completable(step.kind))
+    bulk_complete = ctx.open and actions.bulk_completable(step.kind)
+    return TaskRow(view, links, can_ack, bulk_complete, school if movable else None)
 
 
 def task_list(
@@ -129,17 +135,24 @@ def task_list(
     size = page_size(config)
     found = caseload_page(session, staff.id or 0, wanted, today=today, now=now, page_size=size)
     groups: list[StudentGroup] = []
+    member = actions.staff_member(staff)
     for step_id in found.step_ids:
         try:
             ctx = actions.load_step(session, step_id, staff.id or 0)
         except (StepNotFound, NotPermitted):
             continue
-        row = _row(session, config, claims, ctx, now, root)
+        row = _row(session, config, claims, ctx, now, root, member)
         if not groups or groups[-1].student_ref != row.view.student_ref:
             groups.append(StudentGroup(row.view.student_ref))
         groups[-1].rows.append(row)
     if groups:
         groups[0].continued = found.continued
+    schools = {r.reassign_school for g in groups for r in g.rows if r.reassign_school is not None}
+    owners = {
+        staff_id: label
+        for school_id in sorted(schools)
+        for staff_id, label in actions.reassign_choices(session, school_id)
+    }
     session.rollback()
     shown = TaskFilter(wanted.kind, wanted.state, found.page)
     base = f"{root}/a/{token}"
@@ -168,6 +181,7 @@ def task_list(
         select_all=request.query_params.get("select") == "all",
         any_ack=any(r.can_acknowledge for r in rows),
         any_bulk_complete=any(r.bulk_complete for r in rows),
+        reassign_choices=sorted(owners.items(), key=lambda item: item[1]),
         any_selectable=any(r.selectable for r in rows),
         form_action=base,
         root=root,
@@ -221,6 +235,9 @@ def bulk(
     if action not in BULK_ACTIONS:
         raise PageError(400, "Bad request", "Choose what to do with the selected steps.")
     ids = selected_ids(pairs)
+    owner = form.get("owner", "").strip()
+    if action == "reassign" and not owner:
+        raise PageError(400, "Nobody chosen", "Choose whom to hand the selected steps to.")
     now = config.clock()
     root = page_root(request)
     actor = Actor(
@@ -235,16 +252,20 @@ def bulk(
     # One transaction: a step the action refuses is refused before anything of it is written
     # (access, open, kind), so the others go on; anything unexpected changes nothing at all.
     with session_scope(config.db_url) as session:
-        staff_of(session, claims)
+        staff = staff_of(session, claims)
+        if action == "reassign" and Role.ILP_COORDINATOR.value not in (staff.roles or ()):
+            raise PageError(403, "Not allowed", "Only the school's ILP coordinator can reassign.")
         for step_id in ids:
-            result, outcome = _bulk_one(session, config, claims, action, step_id, actor, root)
+            result, outcome = _bulk_one(
+                session, config, claims, action, step_id, actor, root, owner
+            )
             results.append(result)
             if outcome is not None and outcome.event:
                 outcomes.append(outcome)
     back = TaskFilter.read(form)
     events = BackgroundTask(emit_outcomes, config, outcomes, claims.staff_id) if outcomes else None
     done = sum(1 for r in results if r.tone == "ok")
-    verb = "acknowledged" if action == "acknowledge" else "completed"
+    verb = {"acknowledge": "acknowledged", "complete": "completed"}.get(action, "reassigned")
     response = views.render(
         "bulk_result.html.j2",
         title=f"{done} of {len(results)} {verb}",
@@ -268,23 +289,28 @@ def _bulk_one(
     step_id: int,
     actor: Actor,
     root: str,
+    owner: str = "",
 ) -> tuple[BulkResult, ActionOutcome | None]:
     """Act on one step (the action takes the step's write lock first). A step that is not the
-    actor's shows no student: only its id."""
+    actor's shows no student: only its id. `owner` is whom `reassign` hands the step to."""
+    reassigning = action == "reassign"
 
     def named(message: str, tone: str, link: str | None = None) -> BulkResult:
-        ctx = actions.load_step(session, step_id, claims.staff_id)
+        ctx = actions.load_step(session, step_id, claims.staff_id, reassigning=reassigning)
         label, ref = step_label(StepKind(ctx.step.kind)), ctx.student_ref
         return BulkResult(step_id, label, ref, message, tone, link)
 
     try:
         if action == "acknowledge":
             outcome = actions.acknowledge(session, step_id, actor)
+        elif reassigning:
+            outcome = actions.reassign(session, step_id, actor, owner)
         else:
             outcome = actions.complete_without_form(session, step_id, actor)
     except (NotPermitted, StepNotFound) as exc:
         return BulkResult(step_id, "", "", str(exc), "error"), None
     except InvalidInput as exc:
-        link = f"{root}/a/{mint(config, claims, 'complete', step_id)}"
+        page = "reassign" if reassigning else "complete"
+        link = f"{root}/a/{mint(config, claims, page, step_id)}"
         return named(str(exc), "error", link), None
     return named(outcome.message, "ok" if outcome.changed else "info"), outcome

@@ -77,3 +77,21 @@ def test_roles_per_school_from_roles_csv_count_at_their_school_only() -> None:
     # without a per-school map: every role at the stored school, as before
     assert may_act(member(12, "principal", school=1), 7, LADDER, 1)
     assert not may_act(member(12, "principal", school=1), 7, LADDER, 2)
+
+
+def test_the_student_page_reads_roles_per_school() -> None:
+    """A principal at school 2 who teaches at school 1 oversees school 2's students only."""
+    from lifecycle.access import may_view_student
+
+    both = StaffMember(
+        11,
+        frozenset({"principal", "teacher"}),
+        1,
+        school_roles={2: frozenset({"principal"}), 1: frozenset({"teacher"})},
+    )
+    assert may_view_student(both, False, frozenset({2}))
+    assert not may_view_student(both, False, frozenset({1}))  # teaches there, not their student
+    assert may_view_student(both, True, frozenset({1}))  # their own student
+    assert may_view_student(member(12, "principal", school=1), False, frozenset({1}))
+    assert not may_view_student(member(12, "principal", school=1), False, frozenset({2}))
+    assert not may_view_student(member(13, "teacher", school=1), False, frozenset({1}))
