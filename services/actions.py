@@ -336,7 +336,7 @@ def _seen(session: Session, step_id: int, actor: Actor) -> bool:
     return found is not None
 
 
-def _audit(
+def record_audit(
     session: Session,
     ctx: StepContext,
     actor: Actor,
@@ -344,6 +344,8 @@ def _audit(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> int:
+    """One audit row (who, when, from where, before/after) in the action's own transaction;
+    its id goes into the outcome. Shared by every step action, documents' included."""
     sub = _submission(actor)
     event = AuditEvent(
         at=actor.now,
@@ -375,9 +377,11 @@ def _noop(ctx: StepContext, action: str, message: str) -> ActionOutcome:
     )
 
 
-def _begin(
+def begin_action(
     session: Session, step_id: int, actor: Actor, action: str
 ) -> StepContext | ActionOutcome:
+    """Lock the step and check access; an outcome instead of a context means "nothing to do"
+    (the step is closed, or this form was already submitted)."""
     reassigning = action == "reassign"
     ctx = load_step(session, step_id, actor.staff_id, lock=True, reassigning=reassigning)
     if not ctx.open:
@@ -387,7 +391,7 @@ def _begin(
     return ctx
 
 
-def _done(
+def done_outcome(
     ctx: StepContext,
     action: str,
     message: str,
@@ -395,6 +399,7 @@ def _done(
     event: str | None,
     **extra: Any,
 ) -> ActionOutcome:
+    """The outcome of an action that changed the step (`event`: the Prefect event to emit)."""
     return ActionOutcome(
         action=action,
         step_id=int(ctx.step.id or 0),
@@ -420,7 +425,7 @@ def _local_text(ctx: StepContext, moment: datetime) -> str:
 
 def acknowledge(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
     """Pause escalation for the school's acknowledgment pause; it resumes afterwards."""
-    ctx = _begin(session, step_id, actor, "acknowledge")
+    ctx = begin_action(session, step_id, actor, "acknowledge")
     if isinstance(ctx, ActionOutcome):
         return ctx
     step = ctx.step
@@ -438,8 +443,8 @@ def acknowledge(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
         step.next_action_at = max(step.next_action_at, until)
     session.add(step)
     session.flush()
-    audit_id = _audit(session, ctx, actor, "step.acknowledged", before, snapshot(step))
-    return _done(
+    audit_id = record_audit(session, ctx, actor, "step.acknowledged", before, snapshot(step))
+    return done_outcome(
         ctx,
         "acknowledge",
         f"Acknowledged. Reminders and escalation pause until {_local_text(ctx, until)}, "
@@ -451,7 +456,7 @@ def acknowledge(session: Session, step_id: int, actor: Actor) -> ActionOutcome:
 
 def snooze(session: Session, step_id: int, actor: Actor, until: date | str) -> ActionOutcome:
     """Hold reminders until `until`, which may not be after the due date (nor in the past)."""
-    ctx = _begin(session, step_id, actor, "snooze")
+    ctx = begin_action(session, step_id, actor, "snooze")
     if isinstance(ctx, ActionOutcome):
         return ctx
     step = ctx.step
@@ -477,8 +482,8 @@ def snooze(session: Session, step_id: int, actor: Actor, until: date | str) -> A
         )
     session.add(step)
     session.flush()
-    audit_id = _audit(session, ctx, actor, "step.snoozed", before, snapshot(step))
-    return _done(
+    audit_id = record_audit(session, ctx, actor, "step.snoozed", before, snapshot(step))
+    return done_outcome(
         ctx,
         "snooze",
         f"Snoozed. Reminders are held until {day:%a %d %b %Y}.",
@@ -499,7 +504,8 @@ def parse_date(value: date | str, field_name: str) -> date:
         raise InvalidInput("Pick a date (YYYY-MM-DD).", field_name) from None
 
 
-def _finish(ctx: StepContext, actor: Actor) -> None:
+def mark_completed(ctx: StepContext, actor: Actor) -> None:
+    """Close the step as completed today (school time) by the actor; nothing more is sent."""
     step = ctx.step
     step.status = StepStatus.COMPLETED
     step.completed_on = ctx.local_today(actor.now)
@@ -512,7 +518,7 @@ def complete(
 ) -> ActionOutcome:
     """Complete the step with its kind's form. A welcome call's form logs a contact attempt
     (see :func:`log_contact_attempt`); every other kind is validated and completed here."""
-    ctx = _begin(session, step_id, actor, "complete")
+    ctx = begin_action(session, step_id, actor, "complete")
     if isinstance(ctx, ActionOutcome):
         return ctx
     step = ctx.step
@@ -534,7 +540,7 @@ def complete(
     answers, variant = filed.answers, filed.variant
 
     before = snapshot(step)
-    _finish(ctx, actor)
+    mark_completed(ctx, actor)
     if kind is StepKind.GRADUATION_PLAN:
         step.external_ref = answers["external_ref"]
     session.add(step)
@@ -552,8 +558,8 @@ def complete(
     if kind in REPLAN_KINDS:
         replanned = plan_enrollments(session, [ctx.enrollment.id or 0], now=actor.now)
     after = snapshot(step) | {"note_id": note.id, "variant": variant}
-    audit_id = _audit(session, ctx, actor, "step.completed", before, after)
-    return _done(
+    audit_id = record_audit(session, ctx, actor, "step.completed", before, after)
+    return done_outcome(
         ctx,
         "complete",
         "Completed. Reminders and escalation for this step have stopped.",
@@ -580,7 +586,7 @@ def log_contact_attempt(
     it ended (`outcome`, or `succeeded`: reached / no answer). The step completes when the
     family is reached, or when the failed attempts reach the school's minimum (5 by default)
     on enough different days (2 by default)."""
-    ctx = _begin(session, step_id, actor, "contact_attempt")
+    ctx = begin_action(session, step_id, actor, "contact_attempt")
     if isinstance(ctx, ActionOutcome):
         return ctx
     if outcome is None:
@@ -618,7 +624,7 @@ def _log_attempt(
     needed, days = ctx.policy.welcome_call_min_attempts, ctx.policy.welcome_call_min_attempt_days
     completes = attempt.succeeded or count.enough(needed, days)
     if completes:
-        _finish(ctx, actor)
+        mark_completed(ctx, actor)
         session.add(step)
         session.flush()
     when = _local_text(ctx, filed.at)
@@ -648,8 +654,8 @@ def _log_attempt(
             "failed_attempt_days": count.days,
         }
     }
-    audit_id = _audit(session, ctx, actor, "step.contact_attempt", before, after)
-    return _done(
+    audit_id = record_audit(session, ctx, actor, "step.contact_attempt", before, after)
+    return done_outcome(
         ctx,
         "contact_attempt",
         message,
@@ -691,7 +697,7 @@ def reassign(session: Session, step_id: int, actor: Actor, to_staff_id: int | st
     """A coordinator hands an open step to another active staff member of the school. The step
     keeps its ladder (nothing is re-sent); its owner's rungs now reach the new owner. Re-plans
     keep the delegation while the new owner is active (services.planning reads this audit)."""
-    ctx = _begin(session, step_id, actor, "reassign")
+    ctx = begin_action(session, step_id, actor, "reassign")
     if isinstance(ctx, ActionOutcome):
         return ctx
     try:
@@ -709,6 +715,6 @@ def reassign(session: Session, step_id: int, actor: Actor, to_staff_id: int | st
     session.add(step)
     session.flush()
     after = snapshot(step) | {"owner_staff_id": target_id}
-    audit_id = _audit(session, ctx, actor, REASSIGNED, before, after)
+    audit_id = record_audit(session, ctx, actor, REASSIGNED, before, after)
     name = f"{target.given_name} {target.family_name}".strip()
-    return _done(ctx, "reassign", f"Reassigned to {name}.", audit_id, None)
+    return done_outcome(ctx, "reassign", f"Reassigned to {name}.", audit_id, None)

@@ -36,10 +36,10 @@ from services.actions import (
     Actor,
     InvalidInput,
     StepContext,
-    _audit,
-    _begin,
-    _done,
-    _finish,
+    begin_action,
+    done_outcome,
+    mark_completed,
+    record_audit,
     snapshot,
 )
 from services.planning import plan_enrollments
@@ -82,7 +82,7 @@ def save_version(
     session: Session, step_id: int, actor: Actor, form: Mapping[str, Any]
 ) -> ActionOutcome:
     """Save the form as the student's next EL ILP version and complete the step."""
-    ctx = _begin(session, step_id, actor, "complete")
+    ctx = begin_action(session, step_id, actor, "complete")
     if isinstance(ctx, ActionOutcome):
         return ctx
     step = ctx.step
@@ -107,7 +107,7 @@ def save_version(
         created_at=actor.now,
     )
     session.add(row)
-    _finish(ctx, actor)
+    mark_completed(ctx, actor)
     session.add(step)
     note = Note(
         step_id=step.id,  # type: ignore[arg-type]
@@ -128,8 +128,8 @@ def save_version(
         "collaborators_told": told,
         "teacher_input_requested": asked,
     }
-    audit_id = _audit(session, ctx, actor, "step.completed", before, after)
-    return _done(
+    audit_id = record_audit(session, ctx, actor, "step.completed", before, after)
+    return done_outcome(
         ctx,
         "complete",
         f"Saved as version {number} of the EL ILP. The step is complete; the next review and "

@@ -49,11 +49,11 @@ from services.actions import (
     Actor,
     InvalidInput,
     StepContext,
-    _audit,
-    _begin,
-    _done,
-    _finish,
+    begin_action,
+    done_outcome,
     load_step,
+    mark_completed,
+    record_audit,
     snapshot,
 )
 from services.contacts import contacts_of
@@ -139,7 +139,7 @@ def hand_over(
 ) -> ActionOutcome:
     """Complete the parent_copy step: the PDF is stored, and a copy to e-mail is recorded
     "to_send" (sent after this transaction commits: `send_recorded`)."""
-    ctx = _begin(session, step_id, actor, "complete")
+    ctx = begin_action(session, step_id, actor, "complete")
     if isinstance(ctx, ActionOutcome):
         return ctx
     step = ctx.step
@@ -170,7 +170,7 @@ def hand_over(
         created_at=actor.now,
     )
     session.add(copy)
-    _finish(ctx, actor)
+    mark_completed(ctx, actor)
     session.add(step)
     answers = {
         "confirmed": "yes",
@@ -189,13 +189,13 @@ def hand_over(
     session.add(note)
     session.flush()
     after = snapshot(step) | {"note_id": note.id, "parent_copy": _copy_audit(copy, made)}
-    audit_id = _audit(session, ctx, actor, "step.completed", before, after)
+    audit_id = record_audit(session, ctx, actor, "step.completed", before, after)
     message = (
         f"Recorded: the EL ILP (version {made.version.version}) goes to {address} as a PDF."
         if how == "send"
         else f"Recorded: the EL ILP (version {made.version.version}) was printed and handed over."
     )
-    outcome = _done(ctx, "complete", message, audit_id, "completed", completed=True)
+    outcome = done_outcome(ctx, "complete", message, audit_id, "completed", completed=True)
     outcome.after["parent_copy_id"] = copy.id
     return outcome
 
