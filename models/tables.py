@@ -264,6 +264,17 @@ class Enrollment(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     planned_fingerprint: str | None = Field(default=None, max_length=64)
     planned_at: datetime | None = None
+    # How many times a plan was written (a new enrollment planned once has 1): duplicate
+    # planning shows here. planned_by names the run that last planned it (a lifecycle run's
+    # name, "import", "reconcile") so an operator can find that run in Prefect.
+    plan_count: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    planned_by: str | None = Field(default=None, max_length=128)
+    # A lifecycle run's claim: who is planning it, until when. An expired claim (a crashed
+    # run) is free to take again.
+    plan_claimed_by: str | None = Field(default=None, max_length=128)
+    plan_claimed_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
     feed_run_id: int | None = Field(default=None, foreign_key="feed_run.id", index=True)

@@ -104,7 +104,9 @@ def receive_and_plan(
 ) -> Received:
     """`receive_feed`, then plan every new or changed enrollment as of `now`."""
     result = receive_feed(sessions, feed, source=source, today=today, configs=configs, bulk=bulk)
-    planned = plan_enrollments_in_batches(result.to_plan, now=now, sessions=sessions)
+    planned = plan_enrollments_in_batches(
+        result.to_plan, now=now, sessions=sessions, planned_by=f"feed-run-{result.feed_run_id}"
+    )
     return Received(result, planned)
 
 

@@ -207,17 +207,22 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
 
 
 def plan_enrollments(
-    session: Session, enrollment_ids: Sequence[int], *, now: datetime | None = None
+    session: Session,
+    enrollment_ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    planned_by: str | None = None,
 ) -> PlanCounts:
     """Plan (or re-plan) these enrollments and store their steps. Idempotent.
 
     The caller owns the transaction; work is done in batches so memory stays flat.
+    `planned_by` (a run's name) is stored on each enrollment for operators.
     """
     counts = PlanCounts()
     for chunk in _chunks(list(enrollment_ids), BATCH):
         batch = _prepare_batch(session, chunk, now or utcnow())
         if batch is not None:
-            _write_batch(session, batch, counts)
+            _write_batch(session, batch, counts, planned_by)
     return counts
 
 
@@ -227,6 +232,7 @@ def plan_enrollments_in_batches(
     sessions: SessionFactory | None = None,
     now: datetime | None = None,
     batch_size: int = BATCH,
+    planned_by: str | None = None,
 ) -> PlanCounts:
     """`plan_enrollments` for a whole feed, committing every `batch_size` enrollments, so a
     crash keeps what was planned and memory stays flat. (Preparing the next batch in a second
@@ -238,7 +244,7 @@ def plan_enrollments_in_batches(
         with sessions() as session:
             batch = _prepare_batch(session, chunk, now)
             if batch is not None:
-                _write_batch(session, batch, counts)
+                _write_batch(session, batch, counts, planned_by)
     return counts
 
 
@@ -414,7 +420,9 @@ def _update(
     return values
 
 
-def _write_batch(session: Session, batch: _Batch, counts: PlanCounts) -> None:
+def _write_batch(
+    session: Session, batch: _Batch, counts: PlanCounts, planned_by: str | None = None
+) -> None:
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     if batch.inserts:
@@ -432,7 +440,14 @@ def _write_batch(session: Session, batch: _Batch, counts: PlanCounts) -> None:
         session.execute(
             sa.update(e)
             .where(e.c.id.in_(chunk))
-            .values(planned_fingerprint=e.c.fingerprint, planned_at=batch.now)
+            .values(
+                planned_fingerprint=e.c.fingerprint,
+                planned_at=batch.now,
+                plan_count=e.c.plan_count + 1,
+                planned_by=planned_by,
+                plan_claimed_by=None,
+                plan_claimed_until=None,
+            )
         )
     counts.enrollments += len(batch.enrollment_ids)
     counts.steps_inserted += len(batch.inserts)
