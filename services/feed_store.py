@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,7 +51,7 @@ from lifecycle.planner import PlanError, validate
 from lifecycle.students import initials
 from lifecycle.types import EnglishLearner, Role, StepStatus
 from lifecycle.types import Enrollment as PlannerEnrollment
-from models.bulk import insert_many
+from models.bulk import insert_many, insert_rows
 from models.tables import (
     Assignment,
     Contact,
@@ -116,6 +117,7 @@ class FeedResult:
         return planned + [i for i in self.reowned_ids if i not in seen]
 
 
+@lru_cache(maxsize=65536)  # a feed repeats the same few (school, start, grade, ...) often
 def fingerprint(
     school_id: int,
     start: date,
@@ -694,14 +696,22 @@ def _wanted_assignments(
     routed: dict[tuple[int, str], int],
 ) -> dict[tuple[int, str], set[int]]:
     wanted: dict[tuple[int, str], set[int]] = {}
+    teacher, counselor, esl = Role.TEACHER.value, Role.COUNSELOR.value, Role.ESL_TEACHER.value
     for r in records:
         student = student_ids[r.student_source_id]
-        refs: list[tuple[str, str | None]] = [(Role.TEACHER.value, t) for t in r.teacher_ids]
-        refs += [(Role.COUNSELOR.value, r.counselor_id), (Role.ESL_TEACHER.value, r.esl_teacher_id)]
-        for role, source_id in refs:
-            found = staff_ids.get(source_id) if source_id else None
-            if found is not None:
-                wanted.setdefault((student, role), set()).add(found)
+        for role, refs in (
+            (teacher, r.teacher_ids),
+            (counselor, (r.counselor_id,)),
+            (esl, (r.esl_teacher_id,)),
+        ):
+            for source_id in refs:
+                found = staff_ids.get(source_id) if source_id else None
+                if found is not None:
+                    have = wanted.get((student, role))
+                    if have is None:
+                        wanted[(student, role)] = {found}
+                    else:
+                        have.add(found)
     for key, coordinator in routed.items():
         wanted.setdefault(key, set()).add(coordinator)
     return wanted
@@ -734,16 +744,13 @@ def _replace_assignments(
         for row in session.execute(query):
             if row.student_id in students:
                 current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[int, int, str, datetime]] = []
     stale: list[int] = []
     moved: set[int] = set()
+    nothing: dict[int, int] = {}
     for (student, role), staff in wanted.items():
-        have = current.get((student, role), {})
-        added = [
-            {"staff_id": s, "student_id": student, "role": role, "created_at": run.now}
-            for s in staff
-            if s not in have
-        ]
+        have = current.get((student, role), nothing)
+        added = [(s, student, role, run.now) for s in staff if s not in have]
         inserts += added
         gone = [row_id for s, row_id in have.items() if s not in staff]
         stale += gone
@@ -751,7 +758,7 @@ def _replace_assignments(
             moved.add(student)
         if have and set(have) != staff:
             run.result.fields[f"assignment.{role}"] += 1
-    insert_many(session.connection(), t, inserts)
+    insert_rows(session.connection(), t, ("staff_id", "student_id", "role", "created_at"), inserts)
     for chunk in _chunks(stale):
         session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
     return moved
@@ -806,6 +813,7 @@ def _effective(
     run: _Apply,
     year: school_years.Year | None = None,
     previous: Row = None,
+    student_id: int = 0,
 ) -> _Effective:
     """Blank or absent values keep the stored ones (or, for a new enrollment, the school's
     defaults; for a student the school had last year, returning and last year's EL status);
@@ -843,7 +851,7 @@ def _effective(
     begun = row is not None and row.start_date <= run.today
     if begun and start != row.start_date and start > run.today:
         pending["start_date"], start = start.isoformat(), row.start_date
-    return _Effective(start, returning, el, withdrawn, pending)
+    return _Effective(start, returning, el, withdrawn, pending, student_id)
 
 
 def _enrollment_values(
@@ -952,7 +960,8 @@ def _upsert_enrollments(
         previous = next(
             (x for x in reversed(rows) if x.school_year < (year.label if year else "")), None
         )
-        eff = _effective(r, school, row, run, year, previous)
+        student_id = student_ids[r.student_source_id]
+        eff = _effective(r, school, row, run, year, previous, student_id)
         label = year.label if year else year_label(school.calendar)
         if (school.id, label) not in calendars:
             calendars[(school.id, label)] = calendar_from_mapping(
@@ -960,7 +969,6 @@ def _upsert_enrollments(
             )
         if not _valid(r, eff, calendars[(school.id, label)], run):
             continue
-        eff = dataclasses.replace(eff, student_id=student_ids[r.student_source_id])
         values = _enrollment_values(r, school, row, eff, run)
         values["school_year"] = label
         if row is None:

@@ -8,7 +8,7 @@ ones and cancels open ones the new plan no longer has. Nothing is deleted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,19 +121,20 @@ Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
 
 def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Candidates]:
     """(student_id, role) -> the assigned staff, active ones first (then by staff id)."""
-    student_ids = list({r.student_id for r in rows})
+    wanted = {r.student_id for r in rows}
     owners: dict[tuple[int, str], Candidates] = defaultdict(list)
     a = Assignment.__table__  # type: ignore[attr-defined]
     t = Staff.__table__  # type: ignore[attr-defined]
-    for chunk in _chunks(student_ids, 900):
+    for where in _id_filters(a.c.student_id, wanted):
         result = session.execute(
-            sa.select(a.c.student_id, a.c.role, a.c.staff_id, t.c.active)
+            sa.select(a.c.student_id, sa.type_coerce(a.c.role, sa.String), a.c.staff_id, t.c.active)
             .select_from(a.join(t, t.c.id == a.c.staff_id))
-            .where(a.c.student_id.in_(chunk))
+            .where(where)
             .order_by(t.c.active.desc(), a.c.staff_id)
         )
         for student_id, role, staff_id, active in result:
-            owners[(student_id, Role(role).value)].append((staff_id, bool(active)))
+            if student_id in wanted:  # the stored role value, as the planner names it
+                owners[(student_id, role)].append((staff_id, bool(active)))
     return owners
 
 
@@ -142,7 +143,11 @@ def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, Cand
     t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
         sa.select(t.c.id, t.c.school_id, t.c.roles, t.c.active)
-        .where(t.c.school_id.in_(list(set(school_ids))))
+        .where(
+            t.c.school_id.in_(list(set(school_ids))),
+            # a cheap filter on the stored JSON text; the roles are checked below
+            sa.cast(t.c.roles, sa.String).contains(Role.ILP_COORDINATOR.value),
+        )
         .order_by(t.c.active.desc(), t.c.id)
     )
     for staff_id, school_id, roles, active in result:
@@ -316,16 +321,34 @@ def _load(
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     sc = School.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(e.c.id.in_(ids))
-    ).all()
+    wanted = set(ids)
+    rows = []
+    for where in _id_filters(e.c.id, wanted):
+        query = sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(where)
+        rows += [r for r in session.execute(query) if r.id in wanted]
     school_ids = {r.school_id for r in rows}
     schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
     existing: dict[int, list[Any]] = defaultdict(list)
-    query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(s.c.enrollment_id.in_(ids))
-    for step in session.execute(query):
-        existing[step.enrollment_id].append(step)
+    for where in _id_filters(s.c.enrollment_id, wanted):
+        query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(where)
+        for step in session.execute(query):
+            if step.enrollment_id in wanted:
+                existing[step.enrollment_id].append(step)
     return rows, schools, existing
+
+
+def _id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
+    """WHERE clauses that together select at least the rows whose `column` is in `ids` (the
+    caller drops the others). A dense run of ids, like the enrollments a feed just created, is
+    one BETWEEN (no long IN list for the database and SQLAlchemy to expand); otherwise IN lists
+    of `size` ids."""
+    if not ids:
+        return []
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return [column.between(low, high)]
+    ordered = sorted(ids)
+    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]
 
 
 def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:

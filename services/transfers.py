@@ -56,36 +56,34 @@ def apply_transfers(session: Session, created_ids: Sequence[int], now: datetime)
         ).all()
     new_rows.sort(key=lambda r: r.id)
     # Every enrollment a transfer may close: the same students', active or withdrawn.
-    candidates: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    candidates: dict[int, list[Any]] = defaultdict(list)
     open_statuses = [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.WITHDRAWN.value]
     for chunk in _chunks(sorted({r.student_id for r in new_rows})):
         query = (
-            sa.select(
-                e.c.id,
-                e.c.student_id,
-                e.c.school_id,
-                e.c.school_year,
-                e.c.start_date,
-                e.c.withdrawn_on,
-            )
+            sa.select(e.c.id, e.c.student_id, e.c.school_id, e.c.school_year, e.c.start_date)
+            .add_columns(e.c.withdrawn_on)
             .where(e.c.student_id.in_(chunk), e.c.status.in_(open_statuses))
             .order_by(e.c.id)
         )
         for row in session.execute(query):
-            candidates[row.student_id].append(dict(row._mapping))
+            candidates[row.student_id].append(row)
     moves: list[tuple[int, Any]] = []  # (old enrollment id, the new row it moved to)
+    closed_ids: set[int] = set()  # transferred: no longer active nor withdrawn
     for new in new_rows:
+        olds = candidates[new.student_id]
+        if len(olds) == 1 and olds[0].id == new.id:
+            continue  # the student's only enrollment is this new one (most of a feed)
         gap_start = new.start_date - timedelta(days=TRANSFER_GAP_DAYS)
-        for old in candidates.get(new.student_id, ()):
+        for old in olds:
             if (
-                old["school_year"] == new.school_year
-                and old["school_id"] != new.school_id
-                and (old["withdrawn_on"] is None or old["withdrawn_on"] >= gap_start)
-                and old["start_date"] < new.start_date
-                and not old.get("closed")
+                old.school_year == new.school_year
+                and old.school_id != new.school_id
+                and (old.withdrawn_on is None or old.withdrawn_on >= gap_start)
+                and old.start_date < new.start_date
+                and old.id not in closed_ids
             ):
-                old["closed"] = True  # transferred: no longer active nor withdrawn
-                moves.append((old["id"], new))
+                closed_ids.add(old.id)
+                moves.append((old.id, new))
     if not moves:
         return []
     open_steps: dict[int, list[int]] = defaultdict(list)
