@@ -8,7 +8,7 @@ template, and hand plain tuples to the driver. Same SQL, same stored format, on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -96,3 +96,17 @@ def insert_columns(
                 column = list(map(lru_cache(maxsize=None)(processor), column))
         processed.append(column)
     bulk.execute(list(zip(*processed, strict=True)))
+
+
+def id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
+    """WHERE clauses that together select at least the rows whose `column` is in `ids` (the
+    caller drops the others). A dense run of ids, like the enrollments a feed just created, is
+    one BETWEEN (no long IN list for the database and SQLAlchemy to expand); otherwise IN lists
+    of `size` ids."""
+    if not ids:
+        return []
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return [column.between(low, high)]
+    ordered = sorted(ids)
+    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]

@@ -8,7 +8,7 @@ ones and cancels open ones the new plan no longer has. Nothing is deleted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from lifecycle.types import (
 from lifecycle.types import (
     Enrollment as PlannerEnrollment,
 )
-from models.bulk import BulkInsert
+from models.bulk import BulkInsert, id_filters
 from models.db import SessionFactory, session_factory
 from models.tables import (
     Assignment,
@@ -125,7 +125,7 @@ def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Cand
     owners: dict[tuple[int, str], Candidates] = defaultdict(list)
     a = Assignment.__table__  # type: ignore[attr-defined]
     t = Staff.__table__  # type: ignore[attr-defined]
-    for where in _id_filters(a.c.student_id, wanted):
+    for where in id_filters(a.c.student_id, wanted):
         result = session.execute(
             sa.select(a.c.student_id, sa.type_coerce(a.c.role, sa.String), a.c.staff_id, t.c.active)
             .select_from(a.join(t, t.c.id == a.c.staff_id))
@@ -323,32 +323,18 @@ def _load(
     sc = School.__table__  # type: ignore[attr-defined]
     wanted = set(ids)
     rows = []
-    for where in _id_filters(e.c.id, wanted):
+    for where in id_filters(e.c.id, wanted):
         query = sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(where)
         rows += [r for r in session.execute(query) if r.id in wanted]
     school_ids = {r.school_id for r in rows}
     schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
     existing: dict[int, list[Any]] = defaultdict(list)
-    for where in _id_filters(s.c.enrollment_id, wanted):
+    for where in id_filters(s.c.enrollment_id, wanted):
         query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(where)
         for step in session.execute(query):
             if step.enrollment_id in wanted:
                 existing[step.enrollment_id].append(step)
     return rows, schools, existing
-
-
-def _id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
-    """WHERE clauses that together select at least the rows whose `column` is in `ids` (the
-    caller drops the others). A dense run of ids, like the enrollments a feed just created, is
-    one BETWEEN (no long IN list for the database and SQLAlchemy to expand); otherwise IN lists
-    of `size` ids."""
-    if not ids:
-        return []
-    low, high = min(ids), max(ids)
-    if high - low < 2 * len(ids):
-        return [column.between(low, high)]
-    ordered = sorted(ids)
-    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]
 
 
 def _prepare_batch(session: Session, ids: Sequence[int], now: datetime) -> _Batch | None:
