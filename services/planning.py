@@ -204,7 +204,9 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
         returning=bool(row.returning),
         english_learner=row.english_learner,
         withdrawn=row.withdrawn_on,
-        completed=tuple(
+        completed=()
+        if not completed
+        else tuple(
             sorted(
                 (
                     CompletedStep(
@@ -527,12 +529,16 @@ def _insert_steps(
     stamp = bulk.process((now, now), start=len(TEMPLATE_COLUMNS) + 3)
     dialect = session.connection().dialect.name
     rows = []
+    here: dict[int, tuple[Any, ...]] = {}  # the templates of this batch (alive: ids are unique)
     for template, enrollment_id, owner in inserts:
-        cached = _driver_values.get((dialect, id(template)))
-        if cached is None or cached[0] is not template:  # ids are reused once a template dies
-            cached = (template, bulk.process([template[c] for c in TEMPLATE_COLUMNS]))
-            _driver_values[(dialect, id(template))] = cached
-        rows.append((*cached[1], enrollment_id, owner, 0, *stamp))
+        values = here.get(id(template))
+        if values is None:
+            cached = _driver_values.get((dialect, id(template)))
+            if cached is None or cached[0] is not template:  # ids are reused once one dies
+                cached = (template, bulk.process([template[c] for c in TEMPLATE_COLUMNS]))
+                _driver_values[(dialect, id(template))] = cached
+            values = here[id(template)] = cached[1]
+        rows.append((*values, enrollment_id, owner, 0, *stamp))
     bulk.execute(rows)
 
 
