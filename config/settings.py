@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # A feed import publishes a plan artifact per student only up to this many (a daily delta
     # feed gets them; a 100k first load gets its feed artifact alone).
     lifecycle_artifacts_max: int = 1000
+    # The enrollment trigger coalesces a burst of events: it starts one lifecycle run and
+    # ignores further events for this long while that run plans what they announced.
+    lifecycle_window_seconds: float = Field(default=10, ge=0, le=300)
 
     # The task list shows this many steps per page (web/tasklist.py; at most 500).
     task_list_page_size: int = 100

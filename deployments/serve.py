@@ -76,20 +76,30 @@ def load_flows(module: str | None = None) -> FlowSet:
     return FlowSet(**found)
 
 
-def enrollment_trigger() -> DeploymentEventTrigger:
-    """Run the lifecycle flow once per `ilp.enrollment.created` / `.changed` event.
+def enrollment_trigger(window_seconds: float | None = None) -> DeploymentEventTrigger:
+    """Start a lifecycle run on `ilp.enrollment.created` / `.changed`, coalescing bursts.
 
-    Reactive, threshold 1: every matching event fires. The single-expression template keeps the
+    Reactive with threshold 1 and `within` = the window: the first event fires at once, the
+    ones after it are ignored until the window ends, and the run lingers that long planning
+    every enrollment waiting (flows/enrollment.py). The single-expression template keeps the
     payload's int type (Prefect wraps it as `{{ ... | tojson }}` server-side).
     """
     from prefect.events import DeploymentEventTrigger
 
+    from config.settings import get_settings
+
+    if window_seconds is None:
+        window_seconds = get_settings().lifecycle_window_seconds
     return DeploymentEventTrigger(
         name="enrollment-event",
         description="An enrollment was created or changed in the ILP database",
         expect=set(ENROLLMENT_EVENTS),
         match={"prefect.resource.id": "ilp.enrollment.*"},
-        parameters={"enrollment_id": "{{ event.payload.enrollment_id }}"},
+        within=timedelta(seconds=window_seconds),
+        parameters={
+            "enrollment_id": "{{ event.payload.enrollment_id }}",
+            "window_seconds": window_seconds,
+        },
     )
 
 
@@ -122,7 +132,7 @@ def build_deployments(
             triggers=[enrollment_trigger()],
             entrypoint_type=module_path,
             tags=tags,
-            description="Plan one enrollment; started by ilp.enrollment.* events",
+            description="Plan waiting enrollments; started by ilp.enrollment.* events, coalesced",
         ),
         flows.import_feed.to_deployment(
             name=IMPORT_FEED_DEPLOYMENT,

@@ -77,7 +77,7 @@ def _import(
     bar = _progress(len(to_plan)) if progress else None
     for start in range(0, len(to_plan), PLAN_BATCH):
         batch = to_plan[start : start + PLAN_BATCH]
-        planned += plan_batch(batch).enrollments
+        planned += plan_batch(batch, f"feed-run-{result.feed_run_id}").enrollments
         if bar:
             bar.advance(len(batch))
     if bar:
