@@ -114,8 +114,10 @@ def build_deployments(
     sweep_interval: timedelta = DEFAULT_SWEEP_INTERVAL,
     reconcile_interval: timedelta = DEFAULT_RECONCILE_INTERVAL,
     tags: list[str] | None = None,
+    lifecycle_trigger: bool = True,
 ) -> list[RunnerDeployment]:
-    """The four runner deployments, with module-path entrypoints."""
+    """The four runner deployments, with module-path entrypoints. `lifecycle_trigger=False`:
+    no automation starts lifecycle runs (this process's LifecycleListener does)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.types.entrypoint import EntrypointType
 
@@ -129,7 +131,7 @@ def build_deployments(
     deployments = [
         flows.enrollment_lifecycle.to_deployment(
             name=LIFECYCLE_DEPLOYMENT,
-            triggers=[enrollment_trigger()],
+            triggers=[enrollment_trigger()] if lifecycle_trigger else [],
             entrypoint_type=module_path,
             tags=tags,
             description="Plan waiting enrollments; started by ilp.enrollment.* events, coalesced",
@@ -224,18 +226,30 @@ def serve_all(
     """Register and serve the four deployments in this process until interrupted.
 
     Defaults come from ILP_SWEEP_INTERVAL_MINUTES, ILP_RECONCILE_INTERVAL_MINUTES and
-    ILP_SERVE_LIMIT. How quickly a triggered run starts depends on PREFECT_RUNNER_POLL_FREQUENCY
-    (seconds, default 10).
+    ILP_SERVE_LIMIT. How quickly a scheduled run starts depends on PREFECT_RUNNER_POLL_FREQUENCY
+    (seconds, default 10). Lifecycle runs are started here by the LifecycleListener unless
+    ILP_LIFECYCLE_LISTENER=false (then by the deployment's trigger).
     """
     from prefect import serve
 
+    from config.settings import get_settings
+    from deployments.lifecycle_listener import LifecycleListener
+
+    flows = flows or load_flows()
+    listen = get_settings().lifecycle_listener
     deployments = build_deployments(
-        flows or load_flows(),
+        flows,
         sweep_interval=sweep_interval
         or _env_minutes("ILP_SWEEP_INTERVAL_MINUTES", DEFAULT_SWEEP_INTERVAL),
         reconcile_interval=reconcile_interval
         or _env_minutes("ILP_RECONCILE_INTERVAL_MINUTES", DEFAULT_RECONCILE_INTERVAL),
+        lifecycle_trigger=not listen,
     )
+    if listen:
+        listener = LifecycleListener(
+            flows.enrollment_lifecycle, LIFECYCLE_DEPLOYMENT, ENROLLMENT_EVENTS
+        )
+        listener.start()
     serve(*deployments, limit=limit or int(os.environ.get("ILP_SERVE_LIMIT", DEFAULT_LIMIT)))
 
 
@@ -244,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", help="module holding the four flows (default: flows.*)")
     parser.add_argument("--limit", type=int, help="concurrent flow runs")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"
+    )
     refuse_weak_secrets()
     serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
 

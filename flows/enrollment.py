@@ -19,12 +19,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from config.settings import get_settings
 from tasks.artifacts import publish_plan_artifacts
 from tasks.planning import plan_waiting_enrollments
 
 LINGER_MARGIN_SECONDS = 2.0  # clock skew between the webhook's host and this run's
 POLL_SECONDS = 0.25
+# A run that planned a few enrollments (a webhook's usual) also publishes each one's plan table
+# (key `lifecycle-<school>-<id>`, as a feed import does); a burst's run publishes its summary
+# table only: 50 ms per artifact here would hold up the next run's planning.
+PLAN_ARTIFACTS_PER_RUN = 50
 
 
 def run_name(enrollment_id: int) -> str:
@@ -100,7 +103,7 @@ def enrollment_lifecycle(enrollment_id: int | None = None, window_seconds: float
         time.sleep(POLL_SECONDS)
     if planned:
         name_run(planned)
-        if len(planned) <= get_settings().lifecycle_artifacts_max:
+        if len(planned) <= PLAN_ARTIFACTS_PER_RUN:
             publish_plan_artifacts(planned)
         logger.info("planned %d enrollment(s) as %s", len(planned), planned_run_name(planned))
     else:

@@ -63,8 +63,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def trigger_stack(work: Path) -> Iterator[Stack]:
-    """Prefect server, one imported district, the served deployments and the web app."""
+def trigger_stack(work: Path, listener: bool = True) -> Iterator[Stack]:
+    """Prefect server, one imported district, the served deployments and the web app.
+    `listener=False`: lifecycle runs start through the deployment's automation trigger (a new
+    subprocess per run) instead of the serve process's warm listener."""
     from tests.prefect_server import running_prefect_server
 
     url = f"sqlite:///{work / 'ilp.db'}"
@@ -78,6 +80,7 @@ def trigger_stack(work: Path) -> Iterator[Stack]:
         "ILP_RECONCILE_INTERVAL_MINUTES": "600",
         "ILP_SWEEP_INTERVAL_MINUTES": "600",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "ILP_LIFECYCLE_LISTENER": "true" if listener else "false",
         "PYTHONPATH": str(ROOT),
     }
     subprocess.run([_ilp(), "migrate"], env=env, check=True, capture_output=True)
@@ -107,7 +110,8 @@ def trigger_stack(work: Path) -> Iterator[Stack]:
                     )
             web = f"http://127.0.0.1:{port}"
             _wait(lambda: _up(f"{web}/healthz"), 60, "the web app", work / "web.log")
-            _wait(_lifecycle_registered, 90, "the deployments", work / "serve.log")
+            serve_log = work / "serve.log"
+            _wait(lambda: _lifecycle_ready(serve_log), 90, "the deployments", serve_log)
             token = (work / "secrets" / "webhook-token").read_text().strip()
             yield Stack(url=url, web=web, token=token, env=env)
         finally:
@@ -138,9 +142,12 @@ def _wait(predicate: Any, timeout: float, what: str, log: Path) -> None:
     raise RuntimeError(f"{what} did not come up in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _lifecycle_registered() -> bool:
+def _lifecycle_ready(serve_log: Path) -> bool:
+    """The listener subscribed, or (without it) the trigger's automation exists."""
     from prefect.client.orchestration import get_client
 
+    if "lifecycle listener: subscribed" in serve_log.read_text():
+        return True
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("enrollment-lifecycle/enrollment-lifecycle")
         return bool(client.read_resource_related_automations(f"prefect.deployment.{deployment.id}"))
@@ -302,19 +309,30 @@ def burst(stack: Stack, engine: sa.Engine, count: int) -> dict[str, float]:
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     planners = {r.planned_by.removeprefix("lifecycle:") for r in rows if r.planned_by}
-    for run in sorted(_lifecycle_runs(), key=lambda r: r.created):
+    named = 0  # planned enrollments whose lifecycle run is in Prefect, named by what it planned
+    runs = {str(run.id): run for run in _lifecycle_runs()}
+    for run in sorted(runs.values(), key=lambda r: r.created):
         if str(run.id) in planners:
             print(_timeline(run, started_wall), flush=True)
+    for run_id in planners:
+        run = runs.get(run_id)
+        mine = [r for r in rows if (r.planned_by or "").endswith(run_id)]
+        if run is not None and run.name.startswith("enrollment"):
+            named += len(mine)
     return {
         "seconds": seconds,
         "posting": posted,
-        "lost": count - planned,
+        "lost": count - min(planned, named),
         "duplicated": sum(1 for r in rows if r.plan_count > 1) + _doubled_steps(engine),
         "runs": len({r.planned_by for r in rows if r.planned_by}),
     }
 
 
-def measure(burst_size: int = 1000, single_count: int = 10) -> list[Figure]:
+def measure(
+    burst_size: int = 1000, single_count: int = 10, automation_singles: int = 5
+) -> list[Figure]:
+    """The product's path (the warm listener in `deployments.serve`) for the burst and the
+    singles; then, for the before/after, singles through the deployment's automation trigger."""
     work = Path(tempfile.mkdtemp(prefix="ilp-bench-trigger-"))
     try:
         with trigger_stack(work) as stack:
@@ -326,6 +344,18 @@ def measure(burst_size: int = 1000, single_count: int = 10) -> list[Figure]:
             engine.dispose()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    automation: list[float] = []
+    if automation_singles:
+        work = Path(tempfile.mkdtemp(prefix="ilp-bench-trigger-automation-"))
+        try:
+            with trigger_stack(work, listener=False) as stack:
+                engine = sa.create_engine(stack.url)
+                automation, lines = singles(stack, engine, automation_singles)
+                for line in lines:
+                    print(f"automation {line}", flush=True)
+                engine.dispose()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     rate = burst_size / found["seconds"]
     p95 = statistics.quantiles(latencies, n=20, method="inclusive")[18]
     print(
@@ -353,6 +383,19 @@ def measure(burst_size: int = 1000, single_count: int = 10) -> list[Figure]:
             5,
             f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s",
         ),
+        *(
+            [
+                Figure(
+                    "trigger path via Prefect automation + subprocess, median",
+                    statistics.median(automation),
+                    "s",
+                    ratio=f"{statistics.median(automation) / statistics.median(latencies):.1f}x"
+                    " the listener",
+                )
+            ]
+            if automation
+            else []
+        ),
     ]
 
 
@@ -360,8 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--singles", type=int, default=10)
+    parser.add_argument("--automation-singles", type=int, default=5)
     args = parser.parse_args(argv)
-    figures = measure(args.burst, args.singles)
+    figures = measure(args.burst, args.singles, args.automation_singles)
     print(table(figures))
     return 0 if all_ok(figures) else 1
 
