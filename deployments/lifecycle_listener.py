@@ -101,7 +101,18 @@ class LifecycleListener:
 
     # -- runs -----------------------------------------------------------------------------------
 
+    def _warm_up(self) -> None:
+        """Import and connect now, so the first enrollment after a start does not wait for it."""
+        import prefect.flow_engine  # noqa: F401
+
+        try:
+            self._something_waiting()
+        except Exception as exc:  # noqa: BLE001 - the first run will say it again
+            logger.warning("lifecycle listener: database not ready: %s", exc)
+
     def _run_when_wanted(self) -> None:
+        self._warm_up()
+        backoff = 0.0
         while not self._stopping.is_set():
             self._wanted.wait()
             if self._stopping.is_set():
@@ -113,10 +124,17 @@ class LifecycleListener:
             try:
                 if self._something_waiting():
                     self._run_once(self._enrollment_id)
-            except Exception as exc:  # noqa: BLE001 - the run's own state says what failed
-                logger.error("lifecycle listener: run failed: %s", exc)
+                backoff = 0.0
+            except Exception as exc:  # noqa: BLE001 - e.g. the deployment is not registered yet
+                backoff = min(30.0, max(1.0, backoff * 2))
+                logger.warning(
+                    "lifecycle listener: could not start a run (%r); trying again in %.0f s",
+                    exc,
+                    backoff,
+                )
                 self._deployment_id = None  # re-read: the deployment may have been re-created
-                time.sleep(1)
+                self._stopping.wait(backoff)
+                self._wanted.set()  # what was waiting is still waiting
 
     def _something_waiting(self) -> bool:
         from models.db import session_scope

@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the runner polls every second
     refuse_weak_secrets()
     serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
 

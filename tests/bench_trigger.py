@@ -146,10 +146,10 @@ def _lifecycle_ready(serve_log: Path) -> bool:
     """The listener subscribed, or (without it) the trigger's automation exists."""
     from prefect.client.orchestration import get_client
 
-    if "lifecycle listener: subscribed" in serve_log.read_text():
-        return True
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("enrollment-lifecycle/enrollment-lifecycle")
+        if "lifecycle listener: subscribed" in serve_log.read_text():
+            return True
         return bool(client.read_resource_related_automations(f"prefect.deployment.{deployment.id}"))
 
 
@@ -343,7 +343,8 @@ def measure(
             found = burst(stack, engine, burst_size)
             engine.dispose()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("ILP_BENCH_KEEP"):  # set it to read the logs afterwards
+            shutil.rmtree(work, ignore_errors=True)
     automation: list[float] = []
     if automation_singles:
         work = Path(tempfile.mkdtemp(prefix="ilp-bench-trigger-automation-"))
