@@ -202,9 +202,14 @@ def test_webhook_enrollment_is_planned_through_the_trigger(stack) -> None:
     for enrollment_id, run_id, plan_count in planned_by(ids):
         assert plan_count == 1  # planned once, by one run
         planned_by_run.setdefault(run_id, set()).add(enrollment_id)
+    from prefect.client.orchestration import get_client
+
     from flows.enrollment import planned_run_name
 
+    with get_client(sync_client=True) as client:
+        lifecycle = client.read_deployment_by_name("enrollment-lifecycle/enrollment-lifecycle")
     for run in runs:
+        assert run.deployment_id == lifecycle.id  # a run of the deployment, in the UI with it
         assert "school:sch-A" in run.tags
         assert run.name == planned_run_name(sorted(planned_by_run[str(run.id)]))
         assert "w-1" not in run.name and "w-2" not in run.name  # no SIS id, no name
