@@ -63,7 +63,12 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[
         values = [row[name] for row in rows]
         if processor is not None:
             if isinstance(next((v for v in values if v is not None), None), list | dict):
-                values = [None if v is None else processor(v) for v in values]
+                # most JSON values of a feed are empty: {} or [] is serialized once
+                empty = (processor([]), processor({}))
+                values = [
+                    None if v is None else processor(v) if v else empty[isinstance(v, dict)]
+                    for v in values
+                ]
             else:  # hashable scalars: memoize the processor, looked up at C speed
                 values = list(map(lru_cache(maxsize=None)(processor), values))
         columns.append(values)

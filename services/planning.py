@@ -100,8 +100,21 @@ def _plan_templates(plan: tuple[PlannedStep, ...]) -> list[dict[str, Any]]:
         if len(_templates) > CACHE_LIMIT:
             _templates.clear()
             _driver_values.clear()
+            _roles.clear()
         cached = _templates[id(plan)] = (plan, [_step_template(step) for step in plan])
     return cached[1]
+
+
+def _plan_roles(plan: tuple[PlannedStep, ...]) -> list[tuple[dict[str, Any], str]]:
+    """(template, owner role) of each step of a plan, built once per plan."""
+    cached = _roles.get(id(plan))
+    if cached is None or cached[0] is not plan:
+        roles = [step.owner.value for step in plan]
+        cached = _roles[id(plan)] = (plan, list(zip(_plan_templates(plan), roles, strict=True)))
+    return cached[1]
+
+
+_roles: dict[int, tuple[tuple[PlannedStep, ...], list[tuple[dict[str, Any], str]]]] = {}
 
 
 Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
@@ -314,6 +327,22 @@ STEP_COLUMNS = (
 )
 
 
+# What planning reads of an enrollment (not its JSON or timestamps: decoding those for every
+# row of a feed cost more than the planner itself).
+ENROLLMENT_COLUMNS = (
+    "id",
+    "status",
+    "student_id",
+    "school_id",
+    "school_year",
+    "start_date",
+    "grade",
+    "returning",
+    "english_learner",
+    "withdrawn_on",
+)
+
+
 def _load(
     session: Session, ids: Sequence[int]
 ) -> tuple[Sequence[Any], dict[int, Any], dict[int, list[Any]]]:
@@ -321,7 +350,9 @@ def _load(
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     sc = School.__table__  # type: ignore[attr-defined]
-    rows = session.execute(sa.select(e).where(e.c.id.in_(ids))).all()
+    rows = session.execute(
+        sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(e.c.id.in_(ids))
+    ).all()
     school_ids = {r.school_id for r in rows}
     schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
     existing: dict[int, list[Any]] = defaultdict(list)
@@ -403,6 +434,13 @@ def _diff(
 ) -> None:
     """New steps are inserted, changed open ones updated in place (keeping how far their
     ladder went when it is the same ladder), completed ones kept, dropped open ones cancelled."""
+    if not current:  # a new enrollment (most of a feed): every step is inserted
+        owners: dict[str, int | None] = {}
+        for template, role in _plan_roles(plan):
+            if role not in owners:
+                owners[role] = owner_of(role, None)
+            batch.inserts.append((template, enrollment_id, owners[role]))
+        return
     by_key = {(StepKind(st.kind), st.seq): st for st in current}
     planned_keys = set()
     for step, template in zip(plan, _plan_templates(plan), strict=True):

@@ -12,8 +12,10 @@ the transfer date by the planner, as for any new enrollment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -27,78 +29,117 @@ TRANSFERRED = "step.transferred"  # the audit action of a step closed by a trans
 TRANSFER_GAP_DAYS = 14
 
 
+CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def apply_transfers(session: Session, created_ids: Sequence[int], now: datetime) -> list[int]:
-    """Close the enrollments these new ones replace; returns the closed enrollment ids."""
+    """Close the enrollments these new ones replace; returns the closed enrollment ids.
+
+    Reads are chunked (one query per 900 ids, not one per enrollment); the new enrollments are
+    taken in id order and each closed enrollment stops being a candidate for the next ones, as
+    if each were applied in turn."""
     if not created_ids:
         return []
     e, s = Enrollment.__table__, Step.__table__  # type: ignore[attr-defined]
     sc = School.__table__  # type: ignore[attr-defined]
-    new_rows = session.execute(
-        sa.select(e.c.id, e.c.student_id, e.c.school_id, e.c.school_year, e.c.start_date).where(
-            e.c.id.in_(list(created_ids))
-        )
-    ).all()
-    closed = []
-    for new in new_rows:
-        old_rows = session.execute(
-            sa.select(e.c.id, e.c.school_id)
-            .where(
-                e.c.student_id == new.student_id,
-                e.c.school_year == new.school_year,
-                e.c.school_id != new.school_id,
-                e.c.status.in_([EnrollmentStatus.ACTIVE.value, EnrollmentStatus.WITHDRAWN.value]),
-                sa.or_(
-                    e.c.withdrawn_on.is_(None),
-                    e.c.withdrawn_on >= new.start_date - timedelta(days=TRANSFER_GAP_DAYS),
-                ),
-                e.c.start_date < new.start_date,
+    new_rows: list[Any] = []
+    for chunk in _chunks(sorted(set(created_ids))):
+        new_rows += session.execute(
+            sa.select(e.c.id, e.c.student_id, e.c.school_id, e.c.school_year, e.c.start_date).where(
+                e.c.id.in_(chunk)
             )
-            .order_by(e.c.id)
         ).all()
-        if not old_rows:
-            continue
-        school = session.execute(
-            sa.select(sc.c.source_id).where(sc.c.id == new.school_id)
-        ).scalar_one()
-        for old in old_rows:
-            open_ids = list(
-                session.execute(
-                    sa.select(s.c.id).where(
-                        s.c.enrollment_id == old.id, s.c.status == StepStatus.OPEN.value
-                    )
-                ).scalars()
+    new_rows.sort(key=lambda r: r.id)
+    # Every enrollment a transfer may close: the same students', active or withdrawn.
+    candidates: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    open_statuses = [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.WITHDRAWN.value]
+    for chunk in _chunks(sorted({r.student_id for r in new_rows})):
+        query = (
+            sa.select(
+                e.c.id,
+                e.c.student_id,
+                e.c.school_id,
+                e.c.school_year,
+                e.c.start_date,
+                e.c.withdrawn_on,
             )
-            if open_ids:
+            .where(e.c.student_id.in_(chunk), e.c.status.in_(open_statuses))
+            .order_by(e.c.id)
+        )
+        for row in session.execute(query):
+            candidates[row.student_id].append(dict(row._mapping))
+    moves: list[tuple[int, Any]] = []  # (old enrollment id, the new row it moved to)
+    for new in new_rows:
+        gap_start = new.start_date - timedelta(days=TRANSFER_GAP_DAYS)
+        for old in candidates.get(new.student_id, ()):
+            if (
+                old["school_year"] == new.school_year
+                and old["school_id"] != new.school_id
+                and (old["withdrawn_on"] is None or old["withdrawn_on"] >= gap_start)
+                and old["start_date"] < new.start_date
+                and not old.get("closed")
+            ):
+                old["closed"] = True  # transferred: no longer active nor withdrawn
+                moves.append((old["id"], new))
+    if not moves:
+        return []
+    open_steps: dict[int, list[int]] = defaultdict(list)
+    for chunk in _chunks(sorted({old for old, _ in moves})):
+        query = (
+            sa.select(s.c.id, s.c.enrollment_id)
+            .where(s.c.enrollment_id.in_(chunk), s.c.status == StepStatus.OPEN.value)
+            .order_by(s.c.id)
+        )
+        for step_id, enrollment_id in session.execute(query):
+            open_steps[enrollment_id].append(step_id)
+    schools = {
+        row.id: row.source_id
+        for row in session.execute(
+            sa.select(sc.c.id, sc.c.source_id).where(
+                sc.c.id.in_(sorted({new.school_id for _, new in moves}))
+            )
+        )
+    }
+    closed = []
+    for old_id, new in moves:
+        open_ids = open_steps.get(old_id, [])
+        if open_ids:
+            for chunk in _chunks(open_ids):
                 session.execute(
                     sa.update(s)
-                    .where(s.c.id.in_(open_ids))
+                    .where(s.c.id.in_(chunk))
                     .values(
                         status=StepStatus.TRANSFERRED.value, next_action_at=None, updated_at=now
                     )
                 )
-                session.execute(
-                    sa.insert(AuditEvent.__table__),  # type: ignore[attr-defined]
-                    [
-                        {
-                            "at": now,
-                            "action": TRANSFERRED,
-                            "step_id": step_id,
-                            "before": {"status": StepStatus.OPEN.value},
-                            "after": {"status": StepStatus.TRANSFERRED.value},
-                            "detail": f"moved to school {school} on {new.start_date}",
-                        }
-                        for step_id in open_ids
-                    ],
-                )
             session.execute(
-                sa.update(e)
-                .where(e.c.id == old.id)
-                .values(
-                    status=EnrollmentStatus.TRANSFERRED.value,
-                    withdrawn_on=new.start_date,
-                    planned_fingerprint=e.c.fingerprint,
-                    updated_at=now,
-                )
+                sa.insert(AuditEvent.__table__),  # type: ignore[attr-defined]
+                [
+                    {
+                        "at": now,
+                        "action": TRANSFERRED,
+                        "step_id": step_id,
+                        "before": {"status": StepStatus.OPEN.value},
+                        "after": {"status": StepStatus.TRANSFERRED.value},
+                        "detail": f"moved to school {schools[new.school_id]} on {new.start_date}",
+                    }
+                    for step_id in open_ids
+                ],
             )
-            closed.append(old.id)
+        session.execute(
+            sa.update(e)
+            .where(e.c.id == old_id)
+            .values(
+                status=EnrollmentStatus.TRANSFERRED.value,
+                withdrawn_on=new.start_date,
+                planned_fingerprint=e.c.fingerprint,
+                updated_at=now,
+            )
+        )
+        closed.append(old_id)
     return closed
