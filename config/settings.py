@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     # A feed import publishes a plan artifact per student only up to this many (a daily delta
     # feed gets them; a 100k first load gets its feed artifact alone).
     lifecycle_artifacts_max: int = 1000
+    # The enrollment trigger coalesces a burst of events: it starts one lifecycle run and
+    # ignores further events for this long while that run plans what they announced.
+    lifecycle_window_seconds: float = Field(default=10, ge=0, le=300)
+    # `deployments.serve` (one machine) starts lifecycle runs itself, in its warm process, on
+    # the same events (deployments/lifecycle_listener.py): ~1 s from webhook to plan instead of
+    # 4-13 s through an automation and a new process. Off: the deployment's trigger does it.
+    lifecycle_listener: bool = True
 
     # The task list shows this many steps per page (web/tasklist.py; at most 500).
     task_list_page_size: int = 100

@@ -76,20 +76,30 @@ def load_flows(module: str | None = None) -> FlowSet:
     return FlowSet(**found)
 
 
-def enrollment_trigger() -> DeploymentEventTrigger:
-    """Run the lifecycle flow once per `ilp.enrollment.created` / `.changed` event.
+def enrollment_trigger(window_seconds: float | None = None) -> DeploymentEventTrigger:
+    """Start a lifecycle run on `ilp.enrollment.created` / `.changed`, coalescing bursts.
 
-    Reactive, threshold 1: every matching event fires. The single-expression template keeps the
+    Reactive with threshold 1 and `within` = the window: the first event fires at once, the
+    ones after it are ignored until the window ends, and the run lingers that long planning
+    every enrollment waiting (flows/enrollment.py). The single-expression template keeps the
     payload's int type (Prefect wraps it as `{{ ... | tojson }}` server-side).
     """
     from prefect.events import DeploymentEventTrigger
 
+    from config.settings import get_settings
+
+    if window_seconds is None:
+        window_seconds = get_settings().lifecycle_window_seconds
     return DeploymentEventTrigger(
         name="enrollment-event",
         description="An enrollment was created or changed in the ILP database",
         expect=set(ENROLLMENT_EVENTS),
         match={"prefect.resource.id": "ilp.enrollment.*"},
-        parameters={"enrollment_id": "{{ event.payload.enrollment_id }}"},
+        within=timedelta(seconds=window_seconds),
+        parameters={
+            "enrollment_id": "{{ event.payload.enrollment_id }}",
+            "window_seconds": window_seconds,
+        },
     )
 
 
@@ -104,8 +114,10 @@ def build_deployments(
     sweep_interval: timedelta = DEFAULT_SWEEP_INTERVAL,
     reconcile_interval: timedelta = DEFAULT_RECONCILE_INTERVAL,
     tags: list[str] | None = None,
+    lifecycle_trigger: bool = True,
 ) -> list[RunnerDeployment]:
-    """The four runner deployments, with module-path entrypoints."""
+    """The four runner deployments, with module-path entrypoints. `lifecycle_trigger=False`:
+    no automation starts lifecycle runs (this process's LifecycleListener does)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.types.entrypoint import EntrypointType
 
@@ -119,10 +131,10 @@ def build_deployments(
     deployments = [
         flows.enrollment_lifecycle.to_deployment(
             name=LIFECYCLE_DEPLOYMENT,
-            triggers=[enrollment_trigger()],
+            triggers=[enrollment_trigger()] if lifecycle_trigger else [],
             entrypoint_type=module_path,
             tags=tags,
-            description="Plan one enrollment; started by ilp.enrollment.* events",
+            description="Plan waiting enrollments; started by ilp.enrollment.* events, coalesced",
         ),
         flows.import_feed.to_deployment(
             name=IMPORT_FEED_DEPLOYMENT,
@@ -214,18 +226,30 @@ def serve_all(
     """Register and serve the four deployments in this process until interrupted.
 
     Defaults come from ILP_SWEEP_INTERVAL_MINUTES, ILP_RECONCILE_INTERVAL_MINUTES and
-    ILP_SERVE_LIMIT. How quickly a triggered run starts depends on PREFECT_RUNNER_POLL_FREQUENCY
-    (seconds, default 10).
+    ILP_SERVE_LIMIT. How quickly a scheduled run starts depends on PREFECT_RUNNER_POLL_FREQUENCY
+    (seconds, default 10). Lifecycle runs are started here by the LifecycleListener unless
+    ILP_LIFECYCLE_LISTENER=false (then by the deployment's trigger).
     """
     from prefect import serve
 
+    from config.settings import get_settings
+    from deployments.lifecycle_listener import LifecycleListener
+
+    flows = flows or load_flows()
+    listen = get_settings().lifecycle_listener
     deployments = build_deployments(
-        flows or load_flows(),
+        flows,
         sweep_interval=sweep_interval
         or _env_minutes("ILP_SWEEP_INTERVAL_MINUTES", DEFAULT_SWEEP_INTERVAL),
         reconcile_interval=reconcile_interval
         or _env_minutes("ILP_RECONCILE_INTERVAL_MINUTES", DEFAULT_RECONCILE_INTERVAL),
+        lifecycle_trigger=not listen,
     )
+    if listen:
+        listener = LifecycleListener(
+            flows.enrollment_lifecycle, LIFECYCLE_DEPLOYMENT, ENROLLMENT_EVENTS
+        )
+        listener.start()
     serve(*deployments, limit=limit or int(os.environ.get("ILP_SERVE_LIMIT", DEFAULT_LIMIT)))
 
 
@@ -234,6 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flows", help="module holding the four flows (default: flows.*)")
     parser.add_argument("--limit", type=int, help="concurrent flow runs")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the runner polls every second
     refuse_weak_secrets()
     serve_all(load_flows(args.flows) if args.flows else None, limit=args.limit)
 

@@ -82,7 +82,9 @@ def _import(
     bar = _progress(len(to_plan)) if progress else None
     for start in range(0, len(to_plan), PLAN_BATCH):
         batch = to_plan[start : start + PLAN_BATCH]
-        planned += plan_batch(quote(batch)).enrollments  # quoted: Prefect does not walk it
+        planned += plan_batch(  # quoted: Prefect does not walk the list
+            quote(batch), f"feed-run-{result.feed_run_id}"
+        ).enrollments
         if bar:
             bar.advance(len(batch))
     if bar:

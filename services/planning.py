@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +50,7 @@ from models.tables import (
 from services.school_years import enrollment_rows, year_calendars
 
 BATCH = 5000
+PLAN_LEASE = timedelta(minutes=5)  # a claim outlives a run that died by this much
 FROZEN = (EnrollmentStatus.ENDED.value, EnrollmentStatus.TRANSFERRED.value)
 REASSIGNED = "step.reassigned"  # the audit action of a coordinator's delegation
 COORDINATOR = Role.ILP_COORDINATOR.value
@@ -253,19 +254,52 @@ def plan_enrollments_in_batches(
     now: datetime | None = None,
     batch_size: int = BATCH,
     planned_by: str | None = None,
+    claim: bool = False,
 ) -> PlanCounts:
     """`plan_enrollments` for a whole feed, committing every `batch_size` enrollments, so a
     crash keeps what was planned and memory stays flat. (Preparing the next batch in a second
-    thread while one is written was measured slower: the two threads fight over the GIL.)"""
+    thread while one is written was measured slower: the two threads fight over the GIL.)
+
+    `claim`: plan only what no other run holds a claim on, claiming it in the batch's own
+    transaction (a feed import, while a lifecycle run may be planning the same enrollments).
+    """
     sessions = sessions or session_factory()
     counts = PlanCounts()
     now = now or utcnow()
     for chunk in _chunks(list(enrollment_ids), batch_size):
         with sessions() as session:
-            batch = _prepare_batch(session, chunk, now)
+            if claim:
+                chunk = claim_unclaimed(session, chunk, planned_by or "planner")
+            batch = _prepare_batch(session, chunk, now) if chunk else None
             if batch is not None:
                 _write_batch(session, batch, counts, planned_by)
     return counts
+
+
+def claim_unclaimed(
+    session: Session,
+    enrollment_ids: Sequence[int],
+    claimer: str,
+    lease: timedelta = PLAN_LEASE,
+) -> list[int]:
+    """Claim these enrollments where no live claim is held; the ids claimed. The lease runs on
+    the wall clock (not a planner's `now`, which may be a simulated school day)."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    wall = utcnow()
+    claimed: list[int] = []
+    for chunk in _chunks(list(enrollment_ids), 900):
+        statement = (
+            sa.update(e)
+            .where(e.c.id.in_(chunk), is_unclaimed(e, wall))
+            .values(plan_claimed_by=claimer, plan_claimed_until=wall + lease)
+            .returning(e.c.id)
+        )
+        claimed.extend(session.execute(statement).scalars())
+    return sorted(claimed)
+
+
+def is_unclaimed(e: Any, wall: datetime) -> Any:
+    return sa.or_(e.c.plan_claimed_until.is_(None), e.c.plan_claimed_until < wall)
 
 
 @dataclass
@@ -626,3 +660,23 @@ def stored_plan(session: Session, enrollment_id: int) -> list[dict[str, Any]]:
         .order_by(s.c.due, s.c.id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+def planned_summary(session: Session, enrollment_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per enrollment for a run's artifact: internal id, school, step count."""
+    e = Enrollment.__table__  # type: ignore[attr-defined]
+    sc = School.__table__  # type: ignore[attr-defined]
+    s = Step.__table__  # type: ignore[attr-defined]
+    steps = sa.select(sa.func.count()).where(s.c.enrollment_id == e.c.id).scalar_subquery()
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(list(enrollment_ids), 900):
+        query = (
+            sa.select(e.c.id, sc.c.source_id, steps)
+            .select_from(e.join(sc, sc.c.id == e.c.school_id))
+            .where(e.c.id.in_(chunk))
+        )
+        rows.extend(
+            {"enrollment": i, "school": school, "steps": n}
+            for i, school, n in session.execute(query)
+        )
+    return sorted(rows, key=lambda r: r["enrollment"])

@@ -1,4 +1,4 @@
-"""Prefect tasks that plan enrollments and tell Prefect about them."""
+"""Prefect tasks that plan enrollments."""
 
 from __future__ import annotations
 
@@ -12,21 +12,28 @@ from services.planning import PlanCounts
 
 
 @task(name="plan-enrollments", retries=2, retry_delay_seconds=1, cache_policy=NONE)
-def plan_batch(enrollment_ids: Sequence[int], now: datetime | None = None) -> PlanCounts:
-    """Plan enrollments and store their steps, committing every 5,000 enrollments.
+def plan_batch(
+    enrollment_ids: Sequence[int], planned_by: str, now: datetime | None = None
+) -> PlanCounts:
+    """Plan a feed's enrollments and store their steps, committing every 5,000 enrollments.
 
     One task for a whole feed keeps Prefect's per-task cost out of the loop; a retry re-plans
-    from the database, so what was already committed is simply found unchanged.
+    from the database, so what was already committed is simply found unchanged. Each batch
+    claims its enrollments first: one a lifecycle run is already planning is left to it.
     """
     from services.planning import plan_enrollments_in_batches
 
-    return plan_enrollments_in_batches(enrollment_ids, now=now)
+    return plan_enrollments_in_batches(enrollment_ids, now=now, planned_by=planned_by, claim=True)
 
 
-@task(name="unplanned-enrollments", cache_policy=NONE)
-def find_unplanned(limit: int = 50_000) -> list[int]:
-    from models.db import session_scope
-    from services.planning import unplanned_enrollment_ids
+@task(name="plan-waiting-enrollments", retries=2, retry_delay_seconds=1, cache_policy=NONE)
+def plan_waiting_enrollments(
+    claimer: str, now: datetime | None = None
+) -> tuple[list[int], dict[int, str]]:
+    """Claim every enrollment waiting to be planned and plan it: (ids planned, {id: error} of
+    those the planner refused). A retry (the database went away) claims again: what the failed
+    try committed is planned and no longer waiting."""
+    from services.plan_queue import plan_waiting
 
-    with session_scope() as session:
-        return unplanned_enrollment_ids(session, limit=limit)
+    planned = plan_waiting(claimer, now=now)
+    return planned.enrollment_ids, planned.failed

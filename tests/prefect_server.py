@@ -213,15 +213,28 @@ def use_prefect_server(server: PrefectServer) -> Iterator[PrefectServer]:
     saved = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)
     prefect.context.refresh_global_settings_context()
+    _stop_api_workers()
     try:
         yield server
     finally:
+        _stop_api_workers()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         prefect.context.refresh_global_settings_context()
+
+
+def _stop_api_workers() -> None:
+    """Prefect's in-process events and log workers keep the API URL they started with: stop
+    them, so the next event or log line goes to the server in use now (a later test's server),
+    not to a stopped one."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=5)
+    APILogWorker.drain_all(timeout=5)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ Every malformed request gets a 4xx page, never a 500.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -123,7 +124,17 @@ def create_app(
     _install_handlers(app)
     _install_pages(app, config)
     _include_routers(app)
+    if emit is not None:
+        threading.Thread(target=_import_event_client, name="warm-up", daemon=True).start()
     return app
+
+
+def _import_event_client() -> None:
+    """Import Prefect's event client in the background at start: the first webhook would
+    otherwise wait ~2 s for it before its enrollments' events go out."""
+    import prefect.events  # noqa: F401
+
+    import tasks.events  # noqa: F401
 
 
 def _install_pages(app: FastAPI, config: WebConfig) -> None:

@@ -28,7 +28,7 @@ def _record(flow_name: str, key: str) -> None:
 
 
 @flow(name="enrollment-lifecycle", flow_run_name="enrollment-{enrollment_id}")
-async def enrollment_lifecycle(enrollment_id: int) -> int:
+async def enrollment_lifecycle(enrollment_id: int, window_seconds: float = 0) -> int:
     _record("enrollment_lifecycle", str(enrollment_id))
     return enrollment_id
 

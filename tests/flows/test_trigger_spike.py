@@ -186,4 +186,10 @@ def test_prefect_yaml_deploys_the_same_four(prefect_server: PrefectServer, tmp_p
     assert automations, "the trigger became an automation"
     action = automations[0].actions[0]
     assert action.parameters["enrollment_id"] == "{{ event.payload.enrollment_id }}"
+    # The coalescing window: the run lingers as long as the trigger ignores events.
+    from config.settings import Settings
+
+    window = Settings().lifecycle_window_seconds
+    assert automations[0].trigger.within == timedelta(seconds=window)
+    assert action.parameters["window_seconds"] == window
     assert automations[0].trigger.expect == {"ilp.enrollment.created", "ilp.enrollment.changed"}
