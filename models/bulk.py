@@ -110,3 +110,16 @@ def id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
         return [column.between(low, high)]
     ordered = sorted(ids)
     return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+
+
+def exact_id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
+    """WHERE clauses that together select exactly the rows whose `column` is in `ids` (for an
+    UPDATE): one BETWEEN when the ids are a contiguous run, else IN lists of `size` ids."""
+    unique = set(ids)
+    if not unique:
+        return []
+    low, high = min(unique), max(unique)
+    if high - low + 1 == len(unique):
+        return [column.between(low, high)]
+    ordered = sorted(unique)
+    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]

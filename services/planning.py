@@ -33,7 +33,7 @@ from lifecycle.types import (
 from lifecycle.types import (
     Enrollment as PlannerEnrollment,
 )
-from models.bulk import BulkInsert, id_filters
+from models.bulk import BulkInsert, exact_id_filters, id_filters
 from models.db import SessionFactory, session_factory
 from models.tables import (
     Assignment,
@@ -287,10 +287,10 @@ def claim_unclaimed(
     e = Enrollment.__table__  # type: ignore[attr-defined]
     wall = utcnow()
     claimed: list[int] = []
-    for chunk in _chunks(list(enrollment_ids), 900):
+    for where in exact_id_filters(e.c.id, enrollment_ids):  # a feed's: one contiguous run
         statement = (
             sa.update(e)
-            .where(e.c.id.in_(chunk), is_unclaimed(e, wall))
+            .where(where, is_unclaimed(e, wall))
             .values(plan_claimed_by=claimer, plan_claimed_until=wall + lease)
             .returning(e.c.id)
         )
@@ -519,10 +519,10 @@ def _write_batch(
             .where(s.c.id.in_(chunk))
             .values(status=StepStatus.CANCELLED.value, next_action_at=None, updated_at=batch.now)
         )
-    for chunk in _chunks(batch.enrollment_ids, 900):
+    for where in exact_id_filters(e.c.id, batch.enrollment_ids):
         session.execute(
             sa.update(e)
-            .where(e.c.id.in_(chunk))
+            .where(where)
             .values(
                 planned_fingerprint=e.c.fingerprint,
                 planned_at=batch.now,
