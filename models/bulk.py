@@ -8,7 +8,7 @@ template, and hand plain tuples to the driver. Same SQL, same stored format, on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -57,19 +57,69 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[
     """INSERT every row (all rows have the same keys); each distinct value is processed once."""
     if not rows:
         return
-    bulk = BulkInsert(connection, table, list(rows[0]))
-    columns = []
-    for name, processor in zip(bulk.columns, bulk.processors, strict=True):
-        values = [row[name] for row in rows]
+    names = list(rows[0])
+    insert_columns(connection, table, names, [[row[name] for row in rows] for name in names])
+
+
+def insert_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """`insert_many` for rows given as tuples in the order of `columns` (no dict per row)."""
+    if rows:
+        insert_columns(connection, table, columns, [list(c) for c in zip(*rows, strict=True)])
+
+
+def insert_columns(
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    values: Sequence[list[Any]],
+) -> None:
+    """INSERT rows given column by column (`values[i]` holds every row's `columns[i]`)."""
+    if not values or not values[0]:
+        return
+    bulk = BulkInsert(connection, table, columns)
+    processed = []
+    for column, processor in zip(values, bulk.processors, strict=True):
         if processor is not None:
-            if isinstance(next((v for v in values if v is not None), None), list | dict):
+            if isinstance(next((v for v in column if v is not None), None), list | dict):
                 # most JSON values of a feed are empty: {} or [] is serialized once
                 empty = (processor([]), processor({}))
-                values = [
+                column = [
                     None if v is None else processor(v) if v else empty[isinstance(v, dict)]
-                    for v in values
+                    for v in column
                 ]
             else:  # hashable scalars: memoize the processor, looked up at C speed
-                values = list(map(lru_cache(maxsize=None)(processor), values))
-        columns.append(values)
-    bulk.execute(list(zip(*columns, strict=True)))
+                column = list(map(lru_cache(maxsize=None)(processor), column))
+        processed.append(column)
+    bulk.execute(list(zip(*processed, strict=True)))
+
+
+def id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
+    """WHERE clauses that together select at least the rows whose `column` is in `ids` (the
+    caller drops the others). A dense run of ids, like the enrollments a feed just created, is
+    one BETWEEN (no long IN list for the database and SQLAlchemy to expand); otherwise IN lists
+    of `size` ids."""
+    if not ids:
+        return []
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return [column.between(low, high)]
+    ordered = sorted(ids)
+    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+
+
+def exact_id_filters(column: Any, ids: Collection[int], size: int = 900) -> list[Any]:
+    """WHERE clauses that together select exactly the rows whose `column` is in `ids` (for an
+    UPDATE): one BETWEEN when the ids are a contiguous run, else IN lists of `size` ids."""
+    unique = set(ids)
+    if not unique:
+        return []
+    low, high = min(unique), max(unique)
+    if high - low + 1 == len(unique):
+        return [column.between(low, high)]
+    ordered = sorted(unique)
+    return [column.in_(ordered[i : i + size]) for i in range(0, len(ordered), size)]

@@ -54,7 +54,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable under WAL, far fewer fsyncs
-        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for feed-sized batches
+        # 16 MiB page cache: a 100k-student import ran no faster with 64 MiB (measured), and
+        # its peak RSS was 50 MB higher (the cache fills with the feed's dirty pages)
+        cursor.execute("PRAGMA cache_size=-16384")
     finally:
         cursor.close()
 

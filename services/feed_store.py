@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,7 +51,7 @@ from lifecycle.planner import PlanError, validate
 from lifecycle.students import initials
 from lifecycle.types import EnglishLearner, Role, StepStatus
 from lifecycle.types import Enrollment as PlannerEnrollment
-from models.bulk import insert_many
+from models.bulk import insert_many, insert_rows
 from models.tables import (
     Assignment,
     Contact,
@@ -116,6 +117,7 @@ class FeedResult:
         return planned + [i for i in self.reowned_ids if i not in seen]
 
 
+@lru_cache(maxsize=65536)  # a feed repeats the same few (school, start, grade, ...) often
 def fingerprint(
     school_id: int,
     start: date,
@@ -651,12 +653,24 @@ def _coordinator_routes(
 # -- students and assignments -----------------------------------------------------------------
 
 
+STUDENT_COLUMNS = (
+    "source_id",
+    "given_name",
+    "family_name",
+    "grade",
+    "initials",
+    "external",
+    "created_at",
+    "updated_at",
+)
+
+
 def _upsert_students(
     session: Session, run: _Apply, records: list[StudentEnrollmentRecord]
 ) -> dict[str, int]:
     t = _table(Student)
     existing = _ids_by_source(session, t, (r.student_source_id for r in records))
-    inserts: dict[str, dict[str, Any]] = {}
+    inserts: dict[str, tuple[Any, ...]] = {}  # rows in STUDENT_COLUMNS order (no dict each)
     for r in records:
         values: dict[str, Any] = {
             "given_name": r.given_name,
@@ -665,14 +679,16 @@ def _upsert_students(
         }
         row = existing.get(r.student_source_id)
         if row is None:
-            inserts[r.student_source_id] = {
-                "source_id": r.student_source_id,
-                **values,
-                "initials": initials(r.given_name, r.family_name),
-                "external": {},
-                "created_at": run.now,
-                "updated_at": run.now,
-            }
+            inserts[r.student_source_id] = (
+                r.student_source_id,
+                r.given_name,
+                r.family_name,
+                r.grade,
+                initials(r.given_name, r.family_name),
+                {},
+                run.now,
+                run.now,
+            )
             continue
         changes = {k: v for k, v in values.items() if v != "" and getattr(row, k) != v}
         if changes:
@@ -682,7 +698,7 @@ def _upsert_students(
             session.execute(
                 sa.update(t).where(t.c.id == row.id).values(**changes, updated_at=run.now)
             )
-    insert_many(session.connection(), t, list(inserts.values()))
+    insert_rows(session.connection(), t, STUDENT_COLUMNS, list(inserts.values()))
     ids = _ids_by_source(session, t, (r.student_source_id for r in records), columns=("id",))
     return {k: v.id for k, v in ids.items()}
 
@@ -692,19 +708,40 @@ def _wanted_assignments(
     student_ids: dict[str, int],
     staff_ids: dict[str, int],
     routed: dict[tuple[int, str], int],
-) -> dict[tuple[int, str], set[int]]:
-    wanted: dict[tuple[int, str], set[int]] = {}
+) -> dict[tuple[int, str], list[int]]:
+    """(student id, role) -> the staff the feed names, in the feed's order without repeats: a
+    list, not a set (a feed has hundreds of thousands of them; most name one person)."""
+    wanted: dict[tuple[int, str], list[int]] = {}
+    teacher, counselor, esl = Role.TEACHER.value, Role.COUNSELOR.value, Role.ESL_TEACHER.value
     for r in records:
         student = student_ids[r.student_source_id]
-        refs: list[tuple[str, str | None]] = [(Role.TEACHER.value, t) for t in r.teacher_ids]
-        refs += [(Role.COUNSELOR.value, r.counselor_id), (Role.ESL_TEACHER.value, r.esl_teacher_id)]
-        for role, source_id in refs:
-            found = staff_ids.get(source_id) if source_id else None
-            if found is not None:
-                wanted.setdefault((student, role), set()).add(found)
+        for role, refs in (
+            (teacher, r.teacher_ids),
+            (counselor, (r.counselor_id,)),
+            (esl, (r.esl_teacher_id,)),
+        ):
+            for source_id in refs:
+                found = staff_ids.get(source_id) if source_id else None
+                if found is not None:
+                    have = wanted.get((student, role))
+                    if have is None:
+                        wanted[(student, role)] = [found]
+                    elif found not in have:
+                        have.append(found)
     for key, coordinator in routed.items():
-        wanted.setdefault(key, set()).add(coordinator)
+        have = wanted.setdefault(key, [])
+        if coordinator not in have:
+            have.append(coordinator)
     return wanted
+
+
+def _as_set(staff: list[int]) -> set[int]:
+    """The set built by adding `staff` in order: the same iteration order as ever (the order of
+    the assignment rows inserted)."""
+    out: set[int] = set()
+    for s in staff:
+        out.add(s)
+    return out
 
 
 def _replace_assignments(
@@ -734,24 +771,22 @@ def _replace_assignments(
         for row in session.execute(query):
             if row.student_id in students:
                 current.setdefault((row.student_id, row.role), {})[row.staff_id] = row.id
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[int, int, str, datetime]] = []
     stale: list[int] = []
     moved: set[int] = set()
-    for (student, role), staff in wanted.items():
-        have = current.get((student, role), {})
-        added = [
-            {"staff_id": s, "student_id": student, "role": role, "created_at": run.now}
-            for s in staff
-            if s not in have
-        ]
+    nothing: dict[int, int] = {}
+    for (student, role), listed in wanted.items():
+        staff = listed if len(listed) == 1 else _as_set(listed)
+        have = current.get((student, role), nothing)
+        added = [(s, student, role, run.now) for s in staff if s not in have]
         inserts += added
         gone = [row_id for s, row_id in have.items() if s not in staff]
         stale += gone
         if added or gone:
             moved.add(student)
-        if have and set(have) != staff:
+        if have and set(have) != set(staff):
             run.result.fields[f"assignment.{role}"] += 1
-    insert_many(session.connection(), t, inserts)
+    insert_rows(session.connection(), t, ("staff_id", "student_id", "role", "created_at"), inserts)
     for chunk in _chunks(stale):
         session.execute(sa.delete(t).where(t.c.id.in_(chunk)))
     return moved
@@ -806,6 +841,7 @@ def _effective(
     run: _Apply,
     year: school_years.Year | None = None,
     previous: Row = None,
+    student_id: int = 0,
 ) -> _Effective:
     """Blank or absent values keep the stored ones (or, for a new enrollment, the school's
     defaults; for a student the school had last year, returning and last year's EL status);
@@ -843,7 +879,7 @@ def _effective(
     begun = row is not None and row.start_date <= run.today
     if begun and start != row.start_date and start > run.today:
         pending["start_date"], start = start.isoformat(), row.start_date
-    return _Effective(start, returning, el, withdrawn, pending)
+    return _Effective(start, returning, el, withdrawn, pending, student_id)
 
 
 def _enrollment_values(
@@ -937,7 +973,8 @@ def _upsert_enrollments(
     labels = {y.label for rows in years.values() for y in rows}
     stored = school_years.enrollment_rows(session, (r.source_id for r in records), labels)
     calendars: dict[tuple[int, str], SchoolCalendar] = {}
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []  # rows in `columns` order (a dict each costs memory)
+    columns: tuple[str, ...] = ()
     updates: list[tuple[int, dict[str, Any], bool]] = []
     for r in records:
         school = schools[r.school_source_id]
@@ -952,7 +989,8 @@ def _upsert_enrollments(
         previous = next(
             (x for x in reversed(rows) if x.school_year < (year.label if year else "")), None
         )
-        eff = _effective(r, school, row, run, year, previous)
+        student_id = student_ids[r.student_source_id]
+        eff = _effective(r, school, row, run, year, previous, student_id)
         label = year.label if year else year_label(school.calendar)
         if (school.id, label) not in calendars:
             calendars[(school.id, label)] = calendar_from_mapping(
@@ -960,15 +998,15 @@ def _upsert_enrollments(
             )
         if not _valid(r, eff, calendars[(school.id, label)], run):
             continue
-        eff = dataclasses.replace(eff, student_id=student_ids[r.student_source_id])
         values = _enrollment_values(r, school, row, eff, run)
         values["school_year"] = label
         if row is None:
             source_id = school_years.stored_source_id(r.source_id, label) if rows else r.source_id
             inserts.append(_new_enrollment(r, values, run, source_id))
+            columns = columns or ("source_id", *values, "feed_run_id", "created_at", "updated_at")
         elif _record_change(run, row, values):
             updates.append((row.id, values, row.fingerprint != values["fingerprint"]))
-    _write_enrollments(session, run, inserts, updates)
+    _write_enrollments(session, run, columns, inserts, updates)
 
 
 def _year_of(
@@ -1007,30 +1045,26 @@ def _drop_closed_years(
 
 def _new_enrollment(
     r: StudentEnrollmentRecord, values: dict[str, Any], run: _Apply, source_id: str
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
+    """The row to insert: source_id, `values` in their order, feed_run_id, created, updated."""
     run.result.new += 1
     run.result.scheduled += bool(values["pending"])
     run.result.withdrawn += bool(values["withdrawn_on"])
-    return {
-        "source_id": source_id,
-        **values,
-        "feed_run_id": run.result.feed_run_id,
-        "created_at": run.now,
-        "updated_at": run.now,
-    }
+    return (source_id, *values.values(), run.result.feed_run_id, run.now, run.now)
 
 
 def _write_enrollments(
     session: Session,
     run: _Apply,
-    inserts: list[dict[str, Any]],
+    columns: Sequence[str],
+    inserts: list[tuple[Any, ...]],
     updates: list[tuple[int, dict[str, Any], bool]],
 ) -> None:
     t = _table(Enrollment)
     result = run.result
     if inserts:
-        insert_many(session.connection(), t, inserts)
-        created = _ids_by_source(session, t, (i["source_id"] for i in inserts), columns=("id",))
+        insert_rows(session.connection(), t, columns, inserts)
+        created = _ids_by_source(session, t, (i[0] for i in inserts), columns=("id",))
         result.created_ids = sorted(row.id for row in created.values())
     for row_id, values, _ in updates:
         session.execute(

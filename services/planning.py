@@ -33,7 +33,7 @@ from lifecycle.types import (
 from lifecycle.types import (
     Enrollment as PlannerEnrollment,
 )
-from models.bulk import BulkInsert
+from models.bulk import BulkInsert, exact_id_filters, id_filters
 from models.db import SessionFactory, session_factory
 from models.tables import (
     Assignment,
@@ -122,19 +122,20 @@ Candidates = list[tuple[int, bool]]  # (staff id, active), active ones first
 
 def _owners(session: Session, rows: Sequence[Any]) -> dict[tuple[int, str], Candidates]:
     """(student_id, role) -> the assigned staff, active ones first (then by staff id)."""
-    student_ids = list({r.student_id for r in rows})
+    wanted = {r.student_id for r in rows}
     owners: dict[tuple[int, str], Candidates] = defaultdict(list)
     a = Assignment.__table__  # type: ignore[attr-defined]
     t = Staff.__table__  # type: ignore[attr-defined]
-    for chunk in _chunks(student_ids, 900):
+    for where in id_filters(a.c.student_id, wanted):
         result = session.execute(
-            sa.select(a.c.student_id, a.c.role, a.c.staff_id, t.c.active)
+            sa.select(a.c.student_id, sa.type_coerce(a.c.role, sa.String), a.c.staff_id, t.c.active)
             .select_from(a.join(t, t.c.id == a.c.staff_id))
-            .where(a.c.student_id.in_(chunk))
+            .where(where)
             .order_by(t.c.active.desc(), a.c.staff_id)
         )
         for student_id, role, staff_id, active in result:
-            owners[(student_id, Role(role).value)].append((staff_id, bool(active)))
+            if student_id in wanted:  # the stored role value, as the planner names it
+                owners[(student_id, role)].append((staff_id, bool(active)))
     return owners
 
 
@@ -143,7 +144,11 @@ def _coordinators(session: Session, school_ids: Iterable[int]) -> dict[int, Cand
     t = Staff.__table__  # type: ignore[attr-defined]
     result = session.execute(
         sa.select(t.c.id, t.c.school_id, t.c.roles, t.c.active)
-        .where(t.c.school_id.in_(list(set(school_ids))))
+        .where(
+            t.c.school_id.in_(list(set(school_ids))),
+            # a cheap filter on the stored JSON text; the roles are checked below
+            sa.cast(t.c.roles, sa.String).contains(Role.ILP_COORDINATOR.value),
+        )
         .order_by(t.c.active.desc(), t.c.id)
     )
     for staff_id, school_id, roles, active in result:
@@ -200,7 +205,9 @@ def planner_input(row: Any, completed: Sequence[Any]) -> PlannerEnrollment:
         returning=bool(row.returning),
         english_learner=row.english_learner,
         withdrawn=row.withdrawn_on,
-        completed=tuple(
+        completed=()
+        if not completed
+        else tuple(
             sorted(
                 (
                     CompletedStep(
@@ -280,10 +287,10 @@ def claim_unclaimed(
     e = Enrollment.__table__  # type: ignore[attr-defined]
     wall = utcnow()
     claimed: list[int] = []
-    for chunk in _chunks(list(enrollment_ids), 900):
+    for where in exact_id_filters(e.c.id, enrollment_ids):  # a feed's: one contiguous run
         statement = (
             sa.update(e)
-            .where(e.c.id.in_(chunk), is_unclaimed(e, wall))
+            .where(where, is_unclaimed(e, wall))
             .values(plan_claimed_by=claimer, plan_claimed_until=wall + lease)
             .returning(e.c.id)
         )
@@ -350,15 +357,19 @@ def _load(
     e = Enrollment.__table__  # type: ignore[attr-defined]
     s = Step.__table__  # type: ignore[attr-defined]
     sc = School.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
-        sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(e.c.id.in_(ids))
-    ).all()
+    wanted = set(ids)
+    rows = []
+    for where in id_filters(e.c.id, wanted):
+        query = sa.select(*(e.c[name] for name in ENROLLMENT_COLUMNS)).where(where)
+        rows += [r for r in session.execute(query) if r.id in wanted]
     school_ids = {r.school_id for r in rows}
     schools = {r.id: r for r in session.execute(sa.select(sc).where(sc.c.id.in_(school_ids)))}
     existing: dict[int, list[Any]] = defaultdict(list)
-    query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(s.c.enrollment_id.in_(ids))
-    for step in session.execute(query):
-        existing[step.enrollment_id].append(step)
+    for where in id_filters(s.c.enrollment_id, wanted):
+        query = sa.select(*(s.c[name] for name in STEP_COLUMNS)).where(where)
+        for step in session.execute(query):
+            if step.enrollment_id in wanted:
+                existing[step.enrollment_id].append(step)
     return rows, schools, existing
 
 
@@ -508,10 +519,10 @@ def _write_batch(
             .where(s.c.id.in_(chunk))
             .values(status=StepStatus.CANCELLED.value, next_action_at=None, updated_at=batch.now)
         )
-    for chunk in _chunks(batch.enrollment_ids, 900):
+    for where in exact_id_filters(e.c.id, batch.enrollment_ids):
         session.execute(
             sa.update(e)
-            .where(e.c.id.in_(chunk))
+            .where(where)
             .values(
                 planned_fingerprint=e.c.fingerprint,
                 planned_at=batch.now,
@@ -552,12 +563,16 @@ def _insert_steps(
     stamp = bulk.process((now, now), start=len(TEMPLATE_COLUMNS) + 3)
     dialect = session.connection().dialect.name
     rows = []
+    here: dict[int, tuple[Any, ...]] = {}  # the templates of this batch (alive: ids are unique)
     for template, enrollment_id, owner in inserts:
-        cached = _driver_values.get((dialect, id(template)))
-        if cached is None or cached[0] is not template:  # ids are reused once a template dies
-            cached = (template, bulk.process([template[c] for c in TEMPLATE_COLUMNS]))
-            _driver_values[(dialect, id(template))] = cached
-        rows.append((*cached[1], enrollment_id, owner, 0, *stamp))
+        values = here.get(id(template))
+        if values is None:
+            cached = _driver_values.get((dialect, id(template)))
+            if cached is None or cached[0] is not template:  # ids are reused once one dies
+                cached = (template, bulk.process([template[c] for c in TEMPLATE_COLUMNS]))
+                _driver_values[(dialect, id(template))] = cached
+            values = here[id(template)] = cached[1]
+        rows.append((*values, enrollment_id, owner, 0, *stamp))
     bulk.execute(rows)
 
 

@@ -182,11 +182,14 @@ def year_calendars(
     }
 
 
+SCAN_THRESHOLD = 5000  # above this many identities, read the table once
+
+
 def enrollment_rows(
     session: Session, bases: Iterable[str], labels: Iterable[str], columns: Sequence[str] = ()
 ) -> dict[str, list[Any]]:
     """Every year's stored rows of these feed identities (for the years `labels`), oldest year
-    first. Exact ids only, so the unique index answers."""
+    first. Exact ids only, so the unique index answers (a feed's many: one pass over the table)."""
     t = Enrollment.__table__  # type: ignore[attr-defined]
     selected = [t.c.id, t.c.source_id, t.c.school_year, *(t.c[c] for c in columns)]
     if not columns:
@@ -194,6 +197,12 @@ def enrollment_rows(
     labels = sorted(set(labels))
     wanted = sorted({i for b in set(bases) for i in (b, *(stored_source_id(b, y) for y in labels))})
     found: dict[str, list[Any]] = defaultdict(list)
+    if len(wanted) > SCAN_THRESHOLD:  # a feed: one pass over the table beats IN-list batches
+        keep = set(wanted)
+        for row in session.execute(sa.select(*selected)):
+            if row.source_id in keep:
+                found[base_source_id(row.source_id)].append(row)
+        wanted = []
     for start in range(0, len(wanted), 900):
         chunk = wanted[start : start + 900]
         for row in session.execute(sa.select(*selected).where(t.c.source_id.in_(chunk))):

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from lifecycle.types import StepStatus
+from models.bulk import id_filters
 from models.tables import AuditEvent, Enrollment, EnrollmentStatus, School, Step
 
 TRANSFERRED = "step.transferred"  # the audit action of a step closed by a transfer
@@ -47,45 +48,50 @@ def apply_transfers(session: Session, created_ids: Sequence[int], now: datetime)
         return []
     e, s = Enrollment.__table__, Step.__table__  # type: ignore[attr-defined]
     sc = School.__table__  # type: ignore[attr-defined]
-    new_rows: list[Any] = []
-    for chunk in _chunks(sorted(set(created_ids))):
-        new_rows += session.execute(
-            sa.select(e.c.id, e.c.student_id, e.c.school_id, e.c.school_year, e.c.start_date).where(
-                e.c.id.in_(chunk)
-            )
-        ).all()
-    new_rows.sort(key=lambda r: r.id)
-    # Every enrollment a transfer may close: the same students', active or withdrawn.
-    candidates: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    created = set(created_ids)
+    # Only students with another open enrollment can have moved: one self-join finds them (none
+    # at all in a first import), and only their rows are read.
+    other = e.alias("other")
     open_statuses = [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.WITHDRAWN.value]
-    for chunk in _chunks(sorted({r.student_id for r in new_rows})):
+    movers: set[int] = set()
+    for where in id_filters(e.c.id, created):
         query = (
-            sa.select(
-                e.c.id,
-                e.c.student_id,
-                e.c.school_id,
-                e.c.school_year,
-                e.c.start_date,
-                e.c.withdrawn_on,
-            )
+            sa.select(e.c.id, e.c.student_id)
+            .join(other, sa.and_(other.c.student_id == e.c.student_id, other.c.id != e.c.id))
+            .where(where, other.c.status.in_(open_statuses))
+        )
+        movers.update(student for new_id, student in session.execute(query) if new_id in created)
+    if not movers:
+        return []
+    # Every enrollment of theirs a transfer may close (the new ones included), in id order.
+    candidates: dict[int, list[Any]] = defaultdict(list)
+    for chunk in _chunks(sorted(movers)):
+        query = (
+            sa.select(e.c.id, e.c.student_id, e.c.school_id, e.c.school_year, e.c.start_date)
+            .add_columns(e.c.withdrawn_on)
             .where(e.c.student_id.in_(chunk), e.c.status.in_(open_statuses))
             .order_by(e.c.id)
         )
         for row in session.execute(query):
-            candidates[row.student_id].append(dict(row._mapping))
+            candidates[row.student_id].append(row)
+    new_rows = sorted(
+        (row for rows in candidates.values() for row in rows if row.id in created),
+        key=lambda r: r.id,
+    )
     moves: list[tuple[int, Any]] = []  # (old enrollment id, the new row it moved to)
+    closed_ids: set[int] = set()  # transferred: no longer active nor withdrawn
     for new in new_rows:
         gap_start = new.start_date - timedelta(days=TRANSFER_GAP_DAYS)
-        for old in candidates.get(new.student_id, ()):
+        for old in candidates[new.student_id]:
             if (
-                old["school_year"] == new.school_year
-                and old["school_id"] != new.school_id
-                and (old["withdrawn_on"] is None or old["withdrawn_on"] >= gap_start)
-                and old["start_date"] < new.start_date
-                and not old.get("closed")
+                old.school_year == new.school_year
+                and old.school_id != new.school_id
+                and (old.withdrawn_on is None or old.withdrawn_on >= gap_start)
+                and old.start_date < new.start_date
+                and old.id not in closed_ids
             ):
-                old["closed"] = True  # transferred: no longer active nor withdrawn
-                moves.append((old["id"], new))
+                closed_ids.add(old.id)
+                moves.append((old.id, new))
     if not moves:
         return []
     open_steps: dict[int, list[int]] = defaultdict(list)
