@@ -6,7 +6,8 @@ runs it with each phase a task.
 
 1. **prepare** (one transaction): select due steps through the partial index
    ``ix_step_next_action_at`` (``next_action_at <= now``, never a scan), claim them (``FOR UPDATE
-   SKIP LOCKED`` on PostgreSQL, plus a lease: ``next_action_at = now + lease``), run the pure
+   SKIP LOCKED`` on PostgreSQL, the write lock first on SQLite, plus a lease:
+   ``next_action_at = now + lease``), run the pure
    ``lifecycle.escalation.decide`` per step, resolve each rung's roles to staff, group the items
    into one digest per recipient per sending window and INSERT a delivery row per digest
    (``status=recorded``, unique idempotency key). Commit: every message exists before it is sent.
@@ -451,6 +452,7 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     batch = SweepBatch(now=now)
+    _take_write_lock(session)
     rows = session.execute(_due_query(now, config.batch_size)).all()
     if not rows:
         return batch
@@ -475,6 +477,18 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         )
     _hold_and_claim(session, held, [s.row.id for s in sending], now + config.lease)
     return batch
+
+
+def _take_write_lock(session: Session) -> None:
+    """SQLite has no FOR UPDATE: there, two sweeps could select the same due steps before either
+    wrote its lease, and both send them. A write that changes nothing, first in the transaction,
+    takes the database's write lock until the commit, so concurrent sweeps' prepare phases run
+    one after the other and each sees the leases of the ones before it (`ilp sweep` by hand while
+    the scheduled one runs; tests/scale). PostgreSQL: SKIP LOCKED in `_due_query` instead."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    s = Step.__table__  # type: ignore[attr-defined]
+    session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
 
 
 def _school_names(session: Session, school_ids: Iterable[int]) -> dict[int, str]:
