@@ -196,23 +196,26 @@ def start_prefect_server(
         _owns_home=owns_home,
     )
     deadline = started + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"prefect server exited with {process.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                if client.get(f"{api_url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                server.stop()
-                raise TimeoutError(
-                    f"prefect server not healthy after {timeout}s:\n{server.log_tail()}"
-                )
-            time.sleep(0.1)
+    try:
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"prefect server exited with {process.returncode}:\n{server.log_tail()}"
+                    )
+                try:
+                    if client.get(f"{api_url}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"prefect server not healthy after {timeout}s:\n{server.log_tail()}"
+                    )
+                time.sleep(0.1)
+    except BaseException:  # Ctrl-C included: never leave the server's process group behind
+        server.stop()
+        raise
     server.startup_seconds = time.monotonic() - started
     return server
 
