@@ -54,6 +54,9 @@ class Counts:
     burst: int = 0
     burst_post_seconds: float = 0.0
     burst_planned_seconds: float = 0.0  # first POST -> every burst enrollment planned
+    burst_first_planned_seconds: float = (
+        0.0  # first POST -> the first one planned (trigger latency)
+    )
     burst_planned_by_trigger: int = 0  # planned by lifecycle runs
     burst_planned_by_reconcile: int = 0  # planned by the safety net
     burst_post_errors: int = 0
@@ -189,6 +192,12 @@ def _burst_rows(engine: sa.Engine) -> list[Any]:
         ).all()
 
 
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite through a text query
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _runs(flow_name: str) -> list[Any]:
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
@@ -208,7 +217,7 @@ def run_burst(
     threads = [
         threading.Thread(target=_post_all, args=(stack, numbers[i::8], errors)) for i in range(8)
     ]
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC)
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -240,6 +249,8 @@ def run_burst(
         0.5,
     )
     rows = _burst_rows(engine)
+    first = min(_utc(r.planned_at) for r in rows)
+    counts.burst_first_planned_seconds = (first - started_at).total_seconds()
     by = Counter((r.planned_by or "").split(":", 1)[0] for r in rows)
     counts.burst_planned_by_trigger = by["lifecycle"]
     counts.burst_planned_by_reconcile = by["reconcile"]
@@ -324,12 +335,14 @@ def check_deliveries(stack: Stack, engine: sa.Engine, counts: Counts) -> None:
 
 # -- flow runs and workers -----------------------------------------------------------------------
 def check_runs(stack: Stack, counts: Counts, since: datetime) -> None:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
     with _client() as client:
         runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
+            flow_run_filter=FlowRunFilter(
+                expected_start_time=FlowRunFilterExpectedStartTime(after_=since)
+            ),
             limit=200,
         )
         counts.flow_runs = dict(Counter(r.state_name or "" for r in runs))
