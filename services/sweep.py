@@ -6,7 +6,7 @@ runs it with each phase a task.
 
 1. **prepare** (one transaction): select due steps through the partial index
    ``ix_step_next_action_at`` (``next_action_at <= now``, never a scan), claim them (``FOR UPDATE
-   SKIP LOCKED`` on PostgreSQL, the write lock first on SQLite, plus a lease:
+   SKIP LOCKED`` on PostgreSQL, a still-due check under the write lock on SQLite, plus a lease:
    ``next_action_at = now + lease``), run the pure
    ``lifecycle.escalation.decide`` per step, resolve each rung's roles to staff, group the items
    into one digest per recipient per sending window and INSERT a delivery row per digest
@@ -450,9 +450,11 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(UTC)
+    return _prepare(session, now.astimezone(UTC), config, locked=False)
+
+
+def _prepare(session: Session, now: datetime, config: SweepConfig, locked: bool) -> SweepBatch:
     batch = SweepBatch(now=now)
-    _take_write_lock(session)
     rows = session.execute(_due_query(now, config.batch_size)).all()
     if not rows:
         return batch
@@ -467,6 +469,9 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         {s.row.student_id for s in sending},
     )
     addressed = _address(sending, rules, directory, batch, now, _school_names(session, rules))
+    if not locked and not _still_due_under_write_lock(session, [r.id for r in rows], now):
+        # Another sweep claimed some of them since the select: again, now that nobody can.
+        return _prepare(session, now, config, locked=True)
     group_keys = _record_deliveries(session, addressed, directory, batch)
     for item in sending:
         row, decision = item.row, item.decision
@@ -479,16 +484,26 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     return batch
 
 
-def _take_write_lock(session: Session) -> None:
-    """SQLite has no FOR UPDATE: there, two sweeps could select the same due steps before either
-    wrote its lease, and both send them. A write that changes nothing, first in the transaction,
-    takes the database's write lock until the commit, so concurrent sweeps' prepare phases run
-    one after the other and each sees the leases of the ones before it (`ilp sweep` by hand while
-    the scheduled one runs; tests/scale). PostgreSQL: SKIP LOCKED in `_due_query` instead."""
+def _still_due_under_write_lock(session: Session, step_ids: list[int], now: datetime) -> bool:
+    """SQLite has no FOR UPDATE: two sweeps can select the same due steps before either writes
+    its lease, and both would send them (`ilp sweep` by hand while the scheduled one runs;
+    tests/scale). So before the first write, take the database's write lock (a write that
+    changes nothing: held until the commit) and check that every selected step is still due; if
+    one is not, a sweep that held the lock before claimed it, and the caller starts over under
+    the lock. The lock is taken after the select and the decisions, so web actions wait no
+    longer than for the writes. PostgreSQL: SKIP LOCKED in `_due_query` instead (always True)."""
     if session.get_bind().dialect.name != "sqlite":
-        return
+        return True
     s = Step.__table__  # type: ignore[attr-defined]
     session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
+    still = 0
+    for chunk in _chunks(step_ids):
+        still += session.execute(
+            sa.select(sa.func.count()).where(
+                s.c.id.in_(chunk), s.c.next_action_at.is_not(None), s.c.next_action_at <= now
+            )
+        ).scalar_one()
+    return still == len(step_ids)
 
 
 def _school_names(session: Session, school_ids: Iterable[int]) -> dict[int, str]:
