@@ -88,10 +88,14 @@ class Stack:
         return sa.create_engine(self.db_url)
 
     def check_alive(self) -> None:
-        """Raise with its log if a long-running child died."""
+        """Raise `StackDied` with its log if a long-running child died."""
         for name, child in self.children.items():
             if child.poll() is not None:
-                raise RuntimeError(f"{name} exited with {child.returncode}:\n{self.tail(name)}")
+                raise StackDied(f"{name} exited with {child.returncode}:\n{self.tail(name)}")
+
+
+class StackDied(RuntimeError):
+    """A process of the stack exited: waiting longer would not help."""
 
 
 def _spawn(stack_env: dict[str, str], logs: Path, name: str, cmd: list[str]) -> Any:
@@ -132,6 +136,8 @@ def wait_until(
             value = predicate()
             if value:
                 return value
+        except StackDied:
+            raise
         except Exception as exc:  # noqa: BLE001 - not up yet
             last = exc
         if time.monotonic() > deadline:
@@ -216,7 +222,7 @@ def scale_stack(
             }
         )
         # Our schema first, in the background of the Prefect server's start (and migrations).
-        migrate = _spawn(env, logs, "migrate", [_bin("ilp"), "migrate"])
+        migrate = children["migrate"] = _spawn(env, logs, "migrate", [_bin("ilp"), "migrate"])
         server = start_prefect_server(
             home=work / "prefect",
             timeout=timeout,
@@ -228,6 +234,7 @@ def scale_stack(
         env.update({"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
         if migrate.wait(timeout=timeout) != 0:
             raise RuntimeError(f"ilp migrate failed:\n{(logs / 'migrate.log').read_text()}")
+        del children["migrate"]
         with use_prefect_server(server):
             names: list[str] = []
             children["web"] = _spawn(
