@@ -53,7 +53,7 @@ from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.types import Escalation, Role, StepKind, StepStatus
 from lifecycle.welcome_call import attempts_done, decide_step
-from models.db import SessionFactory
+from models.db import SQLITE_BUSY_TIMEOUT_MS, SessionFactory
 from models.tables import (
     Assignment,
     ContactAttempt,
@@ -72,6 +72,7 @@ from notifications.digest import Digest, DigestItem, delivery_key, most_urgent_f
 logger = logging.getLogger(__name__)
 
 CHUNK = 900  # bound parameters per IN (...) list
+SWEEP_LOCK_WAIT_MS = 60_000  # SQLite: how long a sweep waits for another's batch to be written
 OK_STATUSES = (DeliveryStatus.SENT.value, DeliveryStatus.FALLBACK_SENT.value)
 RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
 
@@ -495,7 +496,13 @@ def _still_due_under_write_lock(session: Session, step_ids: list[int], now: date
     if session.get_bind().dialect.name != "sqlite":
         return True
     s = Step.__table__  # type: ignore[attr-defined]
-    session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
+    # Another sweep may hold the lock for a whole batch's writes: wait for it longer than the
+    # usual busy timeout (a sweep is background work), then back to that timeout.
+    session.execute(sa.text(f"PRAGMA busy_timeout = {SWEEP_LOCK_WAIT_MS}"))
+    try:
+        session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
+    finally:
+        session.execute(sa.text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
     still = 0
     for chunk in _chunks(step_ids):
         still += session.execute(

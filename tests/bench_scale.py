@@ -117,9 +117,13 @@ def figures(found: dict[str, Counts]) -> list[Figure]:
     for c, label in pairs:
         ratio = (
             f"unplanned {c.plan_counts.get(0, 0)}, due left {c.still_due}, "
-            f"unsent {c.unsent}, not received {c.sink_missing}, failed sweeps {c.sweep_failures}"
+            f"unsent {c.unsent}, not received {c.sink_missing}"
         )
-        out.append(at_most(f"lost ({label})", c.lost + c.sweep_failures, "", 0, ratio))
+        out.append(at_most(f"lost ({label})", c.lost, "", 0, ratio))
+    for c, label in pairs:
+        errors = sorted({str(x.get("error", "")).strip() for x in c.sweep_summaries if x["exit"]})
+        ratio = "; ".join(e[:60] for e in errors)
+        out.append(at_most(f"sweep processes failed ({label})", c.sweep_failures, "", 0, ratio))
     busy = sum(1 for n in pg.runs_by_worker.values() if n)
     spread = ", ".join(f"{name} {n}" for name, n in pg.runs_by_worker.items())
     out.append(at_least(f"workers that ran flow runs ({pg.stack})", busy, "", 2, spread))
