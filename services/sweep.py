@@ -6,7 +6,8 @@ runs it with each phase a task.
 
 1. **prepare** (one transaction): select due steps through the partial index
    ``ix_step_next_action_at`` (``next_action_at <= now``, never a scan), claim them (``FOR UPDATE
-   SKIP LOCKED`` on PostgreSQL, plus a lease: ``next_action_at = now + lease``), run the pure
+   SKIP LOCKED`` on PostgreSQL, a still-due check under the write lock on SQLite, plus a lease:
+   ``next_action_at = now + lease``), run the pure
    ``lifecycle.escalation.decide`` per step, resolve each rung's roles to staff, group the items
    into one digest per recipient per sending window and INSERT a delivery row per digest
    (``status=recorded``, unique idempotency key). Commit: every message exists before it is sent.
@@ -52,7 +53,7 @@ from lifecycle.policy import SchoolPolicy
 from lifecycle.students import student_ref
 from lifecycle.types import Escalation, Role, StepKind, StepStatus
 from lifecycle.welcome_call import attempts_done, decide_step
-from models.db import SessionFactory
+from models.db import SQLITE_BUSY_TIMEOUT_MS, SessionFactory
 from models.tables import (
     Assignment,
     ContactAttempt,
@@ -71,6 +72,7 @@ from notifications.digest import Digest, DigestItem, delivery_key, most_urgent_f
 logger = logging.getLogger(__name__)
 
 CHUNK = 900  # bound parameters per IN (...) list
+SWEEP_LOCK_WAIT_MS = 60_000  # SQLite: how long a sweep waits for another's batch to be written
 OK_STATUSES = (DeliveryStatus.SENT.value, DeliveryStatus.FALLBACK_SENT.value)
 RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
 
@@ -449,7 +451,10 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(UTC)
+    return _prepare(session, now.astimezone(UTC), config, locked=False)
+
+
+def _prepare(session: Session, now: datetime, config: SweepConfig, locked: bool) -> SweepBatch:
     batch = SweepBatch(now=now)
     rows = session.execute(_due_query(now, config.batch_size)).all()
     if not rows:
@@ -465,6 +470,9 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         {s.row.student_id for s in sending},
     )
     addressed = _address(sending, rules, directory, batch, now, _school_names(session, rules))
+    if not locked and not _still_due_under_write_lock(session, [r.id for r in rows], now):
+        # Another sweep claimed some of them since the select: again, now that nobody can.
+        return _prepare(session, now, config, locked=True)
     group_keys = _record_deliveries(session, addressed, directory, batch)
     for item in sending:
         row, decision = item.row, item.decision
@@ -475,6 +483,34 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
         )
     _hold_and_claim(session, held, [s.row.id for s in sending], now + config.lease)
     return batch
+
+
+def _still_due_under_write_lock(session: Session, step_ids: list[int], now: datetime) -> bool:
+    """SQLite has no FOR UPDATE: two sweeps can select the same due steps before either writes
+    its lease, and both would send them (`ilp sweep` by hand while the scheduled one runs;
+    tests/scale). So before the first write, take the database's write lock (a write that
+    changes nothing: held until the commit) and check that every selected step is still due; if
+    one is not, a sweep that held the lock before claimed it, and the caller starts over under
+    the lock. The lock is taken after the select and the decisions, so web actions wait no
+    longer than for the writes. PostgreSQL: SKIP LOCKED in `_due_query` instead (always True)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    s = Step.__table__  # type: ignore[attr-defined]
+    # Another sweep may hold the lock for a whole batch's writes: wait for it longer than the
+    # usual busy timeout (a sweep is background work), then back to that timeout.
+    session.execute(sa.text(f"PRAGMA busy_timeout = {SWEEP_LOCK_WAIT_MS}"))
+    try:
+        session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
+    finally:
+        session.execute(sa.text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+    still = 0
+    for chunk in _chunks(step_ids):
+        still += session.execute(
+            sa.select(sa.func.count()).where(
+                s.c.id.in_(chunk), s.c.next_action_at.is_not(None), s.c.next_action_at <= now
+            )
+        ).scalar_one()
+    return still == len(step_ids)
 
 
 def _school_names(session: Session, school_ids: Iterable[int]) -> dict[int, str]:

@@ -13,6 +13,8 @@ Use it from any test package by importing the fixtures into that package's ``con
   ``postgres`` database, and stops it at the end.
 * ``postgres_db_url`` (function scope): ``CREATE DATABASE`` a uniquely named database on that
   server, yields its URL, and drops it afterwards.
+* ``postgres_server()``, ``create_database()``, ``drop_database()``: the same without pytest (the
+  benchmarks start their own server).
 
 Set ``ILP_TEST_POSTGRES_URL`` (a URL to an existing server's maintenance database, e.g.
 ``postgresql+psycopg2://user:pw@host:5432/postgres``) to use that server instead of starting one.
@@ -23,6 +25,7 @@ PostgreSQL refuses to run as root.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -61,8 +64,14 @@ def _run_as(user: str | None, args: list[str], **kwargs: object) -> subprocess.C
     return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+class PostgresMissing(RuntimeError):
+    """PostgreSQL binaries (or, as root, the `postgres` user) are not on this machine."""
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway server (or the ``ILP_TEST_POSTGRES_URL`` one): the URL of its ``postgres``
+    database. Outside pytest too (the benchmarks); raises `PostgresMissing` without binaries."""
     existing = os.environ.get("ILP_TEST_POSTGRES_URL")
     if existing:
         yield existing
@@ -70,14 +79,16 @@ def postgres_server_url() -> Iterator[str]:
 
     bin_dir = _pg_bin_dir()
     if bin_dir is None:
-        missing("PostgreSQL is not installed (run `make system-deps`)")
+        raise PostgresMissing("PostgreSQL is not installed (run `make system-deps`)")
 
     user: str | None = None
     if os.geteuid() == 0:
         try:
             pw = pwd.getpwnam("postgres")
         except KeyError:
-            missing("running as root and there is no 'postgres' user to run the server")
+            raise PostgresMissing(
+                "running as root and there is no 'postgres' user to run the server"
+            ) from None
         user = "postgres"
 
     base = Path(tempfile.mkdtemp(prefix="ilp-pg-"))
@@ -124,15 +135,44 @@ def postgres_server_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_db_url(postgres_server_url: str) -> Iterator[str]:
-    name = f"ilp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+def create_database(server_url: str, prefix: str = "ilp_test") -> str:
+    """CREATE DATABASE a uniquely named database on the server; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str, server_url: str | None = None) -> None:
+    """DROP the database of `url` (connections to it are closed first), connected to
+    `server_url` (default: the `postgres` database of the same server)."""
+    parsed = make_url(url)
+    maintenance = make_url(server_url) if server_url else parsed.set(database="postgres")
+    admin = create_engine(maintenance, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresMissing as exc:
+        missing(str(exc))
+
+
+@pytest.fixture
+def postgres_db_url(postgres_server_url: str) -> Iterator[str]:
+    url = create_database(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_database(url, postgres_server_url)

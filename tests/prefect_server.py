@@ -4,6 +4,9 @@
 with an isolated PREFECT_HOME (SQLite database inside it), analytics and UI off, on a free port
 of 127.0.0.1, and waits for `/api/health`. `PrefectServer.stop()` kills the whole process group.
 
+`start_prefect_server(database_url="postgresql+asyncpg://...")` keeps Prefect's own tables in
+PostgreSQL instead (migrated on start, ~8 s), as a district that outgrows SQLite runs it.
+
 `use_prefect_server(server)` points this process (and every child it starts afterwards, through
 os.environ) at the server. Prefect reads its settings once at import time into a global settings
 context, so changing os.environ alone is not enough: the global context is refreshed too.
@@ -140,9 +143,16 @@ def start_prefect_server(
     timeout: float = 90.0,
     extra_env: dict[str, str] | None = None,
     use_template: bool = True,
+    database_url: str | None = None,
 ) -> PrefectServer:
-    """Start `prefect server start` in a new process group and wait until it is healthy."""
+    """Start `prefect server start` in a new process group and wait until it is healthy.
+
+    `database_url`: Prefect's own database, e.g. ``postgresql+asyncpg://user@host:5432/prefect``
+    (PREFECT_API_DATABASE_CONNECTION_URL; migrated on start). Default: SQLite in `home`, copied
+    from a migrated template unless `use_template` is false."""
     owns_home = home is None
+    if database_url:
+        use_template = False  # the template is a SQLite file
     home = Path(tempfile.mkdtemp(prefix="ilp-prefect-")) if home is None else Path(home)
     home.mkdir(parents=True, exist_ok=True)
     if use_template and not (home / "prefect.db").exists():
@@ -162,6 +172,8 @@ def start_prefect_server(
             "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
         }
     )
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     env.update(extra_env or {})
 
     prefect_bin = Path(sys.executable).with_name("prefect")
@@ -184,23 +196,26 @@ def start_prefect_server(
         _owns_home=owns_home,
     )
     deadline = started + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"prefect server exited with {process.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                if client.get(f"{api_url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                server.stop()
-                raise TimeoutError(
-                    f"prefect server not healthy after {timeout}s:\n{server.log_tail()}"
-                )
-            time.sleep(0.1)
+    try:
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"prefect server exited with {process.returncode}:\n{server.log_tail()}"
+                    )
+                try:
+                    if client.get(f"{api_url}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"prefect server not healthy after {timeout}s:\n{server.log_tail()}"
+                    )
+                time.sleep(0.1)
+    except BaseException:  # Ctrl-C included: never leave the server's process group behind
+        server.stop()
+        raise
     server.startup_seconds = time.monotonic() - started
     return server
 
