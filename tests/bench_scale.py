@@ -19,6 +19,7 @@ the times compare the two paths' overhead, not what more machines would buy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import tempfile
@@ -42,24 +43,12 @@ def run_both(students: int, burst: int, sweeps: int, sweep_batch: int) -> dict[s
     for backend in ("sqlite", "postgresql"):
         work = Path(tempfile.mkdtemp(prefix=f"ilp-bench-scale-{backend}-"))
         try:
-            if backend == "postgresql":
-                with postgres_server() as server, scale_stack(work, postgres_url=server) as stack:
-                    found[backend] = run_scenario(
-                        stack,
-                        students=students,
-                        burst=burst,
-                        sweeps=sweeps,
-                        sweep_batch=sweep_batch,
-                    )
-            else:
-                with scale_stack(work) as stack:
-                    found[backend] = run_scenario(
-                        stack,
-                        students=students,
-                        burst=burst,
-                        sweeps=sweeps,
-                        sweep_batch=sweep_batch,
-                    )
+            with contextlib.ExitStack() as using:
+                pg = using.enter_context(postgres_server()) if backend == "postgresql" else None
+                stack = using.enter_context(scale_stack(work, postgres_url=pg))
+                found[backend] = run_scenario(
+                    stack, students=students, burst=burst, sweeps=sweeps, sweep_batch=sweep_batch
+                )
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print(f"[bench_scale] {backend}: {json.dumps(found[backend].as_dict())}", flush=True)

@@ -77,12 +77,14 @@ class PrefectServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: SIGTERM to the whole process group, then SIGKILL if needed."""
-        _kill_group(self.process, timeout)
+        kill_group(self.process, timeout)
         if self._owns_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _kill_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+def kill_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM the process group, SIGKILL whatever is left after `timeout` (flow-run
+    subprocesses too)."""
     if process.poll() is not None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # stray grandchildren, if any

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -112,17 +111,9 @@ def _spawn(stack_env: dict[str, str], logs: Path, name: str, cmd: list[str]) -> 
 
 
 def _kill(child: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    if child.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        try:
-            child.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)  # the group: flow-run subprocesses too
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=5)
+    from tests.prefect_server import kill_group
+
+    kill_group(child, grace)
 
 
 def wait_until(
