@@ -154,6 +154,12 @@ def _lifecycle_triggered() -> bool:
         return bool(client.read_resource_related_automations(f"prefect.deployment.{deployment.id}"))
 
 
+def _listening(serve_log: Path) -> bool:
+    with _client() as client:
+        client.read_deployment_by_name(LIFECYCLE)  # registered
+    return "lifecycle listener: subscribed" in serve_log.read_text()
+
+
 def _workers_online(names: list[str]) -> bool:
     with _client() as client:
         online = {w.name for w in client.read_workers_for_work_pool(POOL) if w.status == "ONLINE"}
@@ -279,7 +285,11 @@ def scale_stack(
                 return probe
 
             wait_until(ready(lambda: _web_up(stack.web)), timeout, "the web app")
-            wait_until(ready(_lifecycle_triggered), timeout, "the lifecycle deployment's trigger")
+            if names:  # workers: the deployment's trigger starts lifecycle runs
+                wait_until(ready(_lifecycle_triggered), timeout, "the lifecycle trigger")
+            else:  # deployments.serve: its listener does
+                serve_log = logs / "serve.log"
+                wait_until(ready(lambda: _listening(serve_log)), timeout, "the lifecycle listener")
             if names:
                 wait_until(ready(lambda: _workers_online(names)), timeout, "the workers")
             stack.startup_seconds = time.monotonic() - started
