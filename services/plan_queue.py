@@ -22,10 +22,10 @@ from sqlmodel import Session
 from models.db import SessionFactory, session_factory
 from models.tables import Enrollment, utcnow
 from services.planning import (
-    FROZEN,
     PLAN_LEASE,
     PlanCounts,
     is_unclaimed,
+    needs_plan,
     plan_enrollments_in_batches,
 )
 
@@ -37,21 +37,10 @@ def _table() -> Any:
     return Enrollment.__table__  # type: ignore[attr-defined]
 
 
-def _stale(e: Any) -> Any:
-    return sa.and_(
-        sa.or_(e.c.planned_fingerprint.is_(None), e.c.planned_fingerprint != e.c.fingerprint),
-        e.c.status.notin_(FROZEN),
-    )
-
-
-def _free(e: Any, now: datetime) -> Any:
-    return is_unclaimed(e, now)
-
-
 def any_waiting(session: Session, now: datetime | None = None) -> bool:
     """Is some enrollment waiting to be planned? (A lingering lifecycle run polls this.)"""
     e = _table()
-    query = sa.select(e.c.id).where(_stale(e), _free(e, now or utcnow())).limit(1)
+    query = sa.select(e.c.id).where(needs_plan(e), is_unclaimed(e, now or utcnow())).limit(1)
     return session.execute(query).first() is not None
 
 
@@ -66,10 +55,11 @@ def claim_waiting(
     """Claim up to `limit` waiting enrollments for `claimer`; their ids, oldest first."""
     e = _table()
     now = now or utcnow()
-    oldest = sa.select(e.c.id).where(_stale(e), _free(e, now)).order_by(e.c.id).limit(limit)
+    waiting = sa.select(e.c.id).where(needs_plan(e), is_unclaimed(e, now))
+    oldest = waiting.order_by(e.c.id).limit(limit)
     statement = (
         sa.update(e)
-        .where(e.c.id.in_(oldest.scalar_subquery()), _free(e, now))
+        .where(e.c.id.in_(oldest.scalar_subquery()), is_unclaimed(e, now))
         .values(plan_claimed_by=claimer, plan_claimed_until=now + lease)
         .returning(e.c.id)
     )

@@ -590,19 +590,16 @@ def _changed(stored: Any, values: dict[str, Any]) -> bool:
 def unplanned_enrollment_ids(session: Session, limit: int = 10_000) -> list[int]:
     """Enrollments whose stored plan is missing or stale: what reconciliation picks up."""
     e = Enrollment.__table__  # type: ignore[attr-defined]
-    query = (
-        sa.select(e.c.id)
-        .where(
-            sa.or_(
-                e.c.planned_fingerprint.is_(None),
-                e.c.planned_fingerprint != e.c.fingerprint,
-            ),
-            e.c.status.notin_(FROZEN),
-        )
-        .order_by(e.c.id)
-        .limit(limit)
-    )
+    query = sa.select(e.c.id).where(needs_plan(e)).order_by(e.c.id).limit(limit)
     return list(session.execute(query).scalars())
+
+
+def needs_plan(e: Any) -> Any:
+    """The stored plan is missing or stale (the enrollment changed since), in an open year."""
+    return sa.and_(
+        sa.or_(e.c.planned_fingerprint.is_(None), e.c.planned_fingerprint != e.c.fingerprint),
+        e.c.status.notin_(FROZEN),
+    )
 
 
 @dataclass(frozen=True)
