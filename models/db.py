@@ -76,6 +76,9 @@ def _build_engine(url: str) -> Engine:
             Path(u.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
     else:
         kwargs["pool_pre_ping"] = True
+        if u.get_driver_name() == "psycopg2":
+            # executemany of UPDATEs in pages, not one round trip per row
+            kwargs["executemany_mode"] = "values_plus_batch"
     engine = create_engine(url, json_serializer=_compact_json, **kwargs)
     if u.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
