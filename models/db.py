@@ -16,15 +16,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:  # Alembic costs ~0.7 s to import: only processes that migrate load it
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -138,6 +139,8 @@ def alembic_config(url: str | None = None) -> Config:
 
     The URL travels in ``config.attributes`` (not the ini parser, which would mangle ``%``).
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["url"] = resolve_url(url)
@@ -162,11 +165,15 @@ def init_db(url: str | None = None) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_memory_sqlite(url):
         Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     _run_alembic(url, command.upgrade, "head")
 
 
 def downgrade_db(url: str | None = None, revision: str = "base") -> None:
     """Run the migrations down to ``revision`` ("base" drops every table)."""
+    from alembic import command
+
     _run_alembic(url, command.downgrade, revision)
 
 
