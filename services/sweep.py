@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -75,6 +76,24 @@ CHUNK = 900  # bound parameters per IN (...) list
 SWEEP_LOCK_WAIT_MS = 60_000  # SQLite: how long a sweep waits for another's batch to be written
 OK_STATUSES = (DeliveryStatus.SENT.value, DeliveryStatus.FALLBACK_SENT.value)
 RETRY_STATUSES = (DeliveryStatus.RECORDED.value, DeliveryStatus.FAILED.value)
+
+
+@contextmanager
+def patient_writes(session: Session) -> Iterator[None]:
+    """SQLite: this session's writes wait up to `SWEEP_LOCK_WAIT_MS` for the write lock, then
+    back to the usual busy timeout. Another sweep holds the lock while it records a whole batch
+    (seconds on a large district); a background sweep waits for it, where failing after the 5 s
+    a web request waits would leave a sent message unmarked (tests/scale, four sweeps at once)."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA busy_timeout = {SWEEP_LOCK_WAIT_MS}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -451,7 +470,8 @@ def prepare(session: Session, now: datetime, config: SweepConfig) -> SweepBatch:
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return _prepare(session, now.astimezone(UTC), config, locked=False)
+    with patient_writes(session):
+        return _prepare(session, now.astimezone(UTC), config, locked=False)
 
 
 def _prepare(session: Session, now: datetime, config: SweepConfig, locked: bool) -> SweepBatch:
@@ -496,13 +516,8 @@ def _still_due_under_write_lock(session: Session, step_ids: list[int], now: date
     if session.get_bind().dialect.name != "sqlite":
         return True
     s = Step.__table__  # type: ignore[attr-defined]
-    # Another sweep may hold the lock for a whole batch's writes: wait for it longer than the
-    # usual busy timeout (a sweep is background work), then back to that timeout.
-    session.execute(sa.text(f"PRAGMA busy_timeout = {SWEEP_LOCK_WAIT_MS}"))
-    try:
-        session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
-    finally:
-        session.execute(sa.text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+    # waits as long as `patient_writes` (prepare) lets it for another sweep's batch
+    session.execute(sa.update(s).where(sa.false()).values(rungs_sent=s.c.rungs_sent))
     still = 0
     for chunk in _chunks(step_ids):
         still += session.execute(
@@ -861,18 +876,19 @@ def mark_deliveries(session: Session, outcomes: Iterable[DeliveryOutcome], now: 
         for o in outcomes
     ]
     if params:
-        session.execute(
-            sa.update(d)
-            .where(d.c.id == sa.bindparam("b_id"))
-            .values(
-                status=sa.bindparam("b_status"),
-                attempts=sa.bindparam("b_attempts"),
-                last_error=sa.bindparam("b_error"),
-                target=sa.bindparam("b_target"),
-                sent_at=sa.bindparam("b_sent_at"),
-            ),
-            params,
-        )
+        with patient_writes(session):
+            session.execute(
+                sa.update(d)
+                .where(d.c.id == sa.bindparam("b_id"))
+                .values(
+                    status=sa.bindparam("b_status"),
+                    attempts=sa.bindparam("b_attempts"),
+                    last_error=sa.bindparam("b_error"),
+                    target=sa.bindparam("b_target"),
+                    sent_at=sa.bindparam("b_sent_at"),
+                ),
+                params,
+            )
 
 
 # -- phase 3: advance -----------------------------------------------------------------------------
@@ -883,6 +899,11 @@ def advance(session: Session, batch: SweepBatch, outcomes: Iterable[DeliveryOutc
     window: the failed row is retried; a later window: a new digest, nothing lost). The update is
     guarded by the old rung count and `status = open`, so a step completed meanwhile stays so.
     """
+    with patient_writes(session):
+        return _advance(session, batch, outcomes)
+
+
+def _advance(session: Session, batch: SweepBatch, outcomes: Iterable[DeliveryOutcome]) -> int:
     ok = set(batch.already_sent)
     ok.update(o.key for o in outcomes if o.status in OK_STATUSES)
     s = Step.__table__  # type: ignore[attr-defined]
@@ -943,12 +964,13 @@ def supersede_stale(session: Session, outcomes: Iterable[DeliveryOutcome]) -> in
         and _utc(row.window_start) < _utc(later[row.recipient_staff_id].window_start)
     ]
     if params:
-        session.execute(
-            sa.update(d)
-            .where(d.c.id == sa.bindparam("b_id"), d.c.status == DeliveryStatus.RECORDED.value)
-            .values(status=DeliveryStatus.SUPERSEDED.value, last_error=sa.bindparam("b_error")),
-            params,
-        )
+        with patient_writes(session):
+            session.execute(
+                sa.update(d)
+                .where(d.c.id == sa.bindparam("b_id"), d.c.status == DeliveryStatus.RECORDED.value)
+                .values(status=DeliveryStatus.SUPERSEDED.value, last_error=sa.bindparam("b_error")),
+                params,
+            )
     return len(params)
 
 

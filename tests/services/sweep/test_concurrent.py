@@ -66,3 +66,54 @@ def test_four_sweeps_at_once_send_each_item_once(district: District) -> None:
         ).scalar_one()
         assert left == 0
         assert s.execute(sa.select(sa.func.count()).select_from(Delivery)).scalar_one() == len(rows)
+
+
+def test_a_sweep_waits_for_another_sweeps_write_lock_instead_of_failing(
+    district: District, monkeypatch
+) -> None:
+    """Another sweep records a large batch under SQLite's write lock for longer than a web
+    request's busy timeout; this sweep, with a digest already accepted by Apprise, waits to mark
+    it sent (failing there would leave a sent message unmarked, to be sent again)."""
+    import sqlite3
+    import time
+
+    import models.db
+    import services.sweep
+
+    usual_ms = 200  # stands for the 5 s: the lock below is held longer than that
+    monkeypatch.setattr(models.db, "SQLITE_BUSY_TIMEOUT_MS", usual_ms)
+    monkeypatch.setattr(services.sweep, "SQLITE_BUSY_TIMEOUT_MS", usual_ms)
+    staff_up(district)
+    district.add_staff("t0", Role.TEACHER)
+    district.add_student("s0", START, teacher="t0", plan_now=PLAN_AT)
+    path = district.url.removeprefix("sqlite:///")
+    held = threading.Event()
+
+    def other_sweep_holds_the_lock() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the write lock, as a sweep recording its batch has
+        held.set()
+        time.sleep(1.5)
+        other.execute("COMMIT")
+        other.close()
+
+    holder: list[threading.Thread] = []
+    sender = district.sender
+
+    def send_then_contend(outgoing):  # Apprise accepts; then the other sweep takes the lock
+        result = sender(outgoing)
+        if not holder:
+            holder.append(threading.Thread(target=other_sweep_holds_the_lock))
+            holder[0].start()
+            held.wait(5)
+        return result
+
+    report = run_sweep(session_factory(district.url), NOW, send_then_contend, district.config)
+    holder[0].join()
+    rows = district.deliveries()
+    assert report.sent == len(rows) >= 1
+    assert all(d.status == "sent" for d in rows)
+    received = Counter(m["path"] for m in district.sink.messages())
+    assert received == Counter(f"/staff/{d.recipient_staff_id}" for d in rows)
+    with session_scope(district.url) as s:  # and a request's session waits the usual time again
+        assert s.execute(sa.text("PRAGMA busy_timeout")).scalar_one() == usual_ms
