@@ -38,6 +38,7 @@ import httpx
 import sqlalchemy as sa
 
 from tests.bench_table import Figure, all_ok, at_least, at_most, table
+from tests.scale.stack import spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "oneroster" / "clean-1.1"
@@ -97,17 +98,7 @@ def trigger_stack(work: Path, listener: bool = True) -> Iterator[Stack]:
                 ("serve", [sys.executable, "-m", "deployments.serve"]),
                 ("web", [_ilp(), "web", "--no-migrate", "--log-level", "warning"]),
             ):
-                with open(work / f"{name}.log", "wb") as log:
-                    children.append(
-                        subprocess.Popen(
-                            cmd,
-                            cwd=ROOT,
-                            env=env,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                        )
-                    )
+                children.append(spawn(env, work, name, cmd))
             web = f"http://127.0.0.1:{port}"
             _wait(lambda: _up(f"{web}/healthz"), 60, "the web app", work / "web.log")
             serve_log = work / "serve.log"

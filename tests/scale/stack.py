@@ -97,7 +97,8 @@ class StackDied(RuntimeError):
     """A process of the stack exited: waiting longer would not help."""
 
 
-def _spawn(stack_env: dict[str, str], logs: Path, name: str, cmd: list[str]) -> Any:
+def spawn(stack_env: dict[str, str], logs: Path, name: str, cmd: list[str]) -> Any:
+    """A stack child in its own session (stopped as a group), output in logs/<name>.log."""
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{name}.log", "ab") as log:
         return subprocess.Popen(
@@ -219,7 +220,7 @@ def scale_stack(
             }
         )
         # Our schema first, in the background of the Prefect server's start (and migrations).
-        migrate = children["migrate"] = _spawn(env, logs, "migrate", [_bin("ilp"), "migrate"])
+        migrate = children["migrate"] = spawn(env, logs, "migrate", [_bin("ilp"), "migrate"])
         server = start_prefect_server(
             home=work / "prefect",
             timeout=timeout,
@@ -234,7 +235,7 @@ def scale_stack(
         del children["migrate"]
         with use_prefect_server(server):
             names: list[str] = []
-            children["web"] = _spawn(
+            children["web"] = spawn(
                 env, logs, "web", [_bin("ilp"), "web", "--no-migrate", "--log-level", "warning"]
             )
             if postgres_url:
@@ -245,11 +246,11 @@ def scale_stack(
                 names = [f"w{n + 1}" for n in range(workers)]
                 for name in names:
                     cmd = [_bin("prefect"), "worker", "start", "--pool", POOL, "--name", name]
-                    children[name] = _spawn(env, logs, name, [*cmd, "--limit", "1"])
+                    children[name] = spawn(env, logs, name, [*cmd, "--limit", "1"])
                 # Without ILP_ENGINE_DIR: the stored pull step keeps "{{ $ILP_ENGINE_DIR }}" and
                 # each worker fills in its own (a deployment made anywhere runs everywhere).
                 deploy_env = {k: v for k, v in env.items() if k != "ILP_ENGINE_DIR"}
-                deploy = _spawn(
+                deploy = spawn(
                     deploy_env,
                     logs,
                     "deploy",
@@ -261,7 +262,7 @@ def scale_stack(
                         f"prefect deploy failed:\n{(logs / 'deploy.log').read_text()}"
                     )
             else:
-                children["serve"] = _spawn(
+                children["serve"] = spawn(
                     env, logs, "serve", [sys.executable, "-m", "deployments.serve"]
                 )
             stack = Stack(
